@@ -1,0 +1,12 @@
+"""Registered generators: simple text baselines, image retrieval, and published models.
+
+Names map lazily to ``bench.generator.Generator`` subclasses; nothing heavy is imported
+until a generator is used.
+"""
+
+BUILTINS: dict[str, str] = {
+    "constant_normal": "baselines.simple:ConstantNormal",
+    "random_report": "baselines.simple:RandomReport",
+    "oracle": "baselines.simple:Oracle",
+    "knn_image": "baselines.retrieval:KnnImage",
+}

@@ -1,0 +1,104 @@
+"""The scorer contract: per-study statistics first, corpus values and CIs from them.
+
+Why per-study statistics: bootstrap CIs, paired significance tests and shard merges must
+never re-run a model. A scorer returns (a) the official corpus values, computed exactly as
+the upstream implementation does, and (b) a table of per-study sufficient statistics from
+which ``aggregate`` recomputes those values for any resample of studies. A parity test
+shows ``aggregate(stats) == values`` on the full set wherever the statistic allows it;
+where it does not (METEOR's jar aggregate), ``ci_method`` says so.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bench.errors import UsageError
+
+if TYPE_CHECKING:  # pandas is imported lazily at scoring time
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    """One reported number. ``id`` is canonical and carries the convention."""
+
+    id: str
+    display: str
+    convention: str
+    higher_is_better: bool = True
+    decimals: int = 4
+
+
+@dataclass
+class ScoringContext:
+    """What the runner lends a scorer: the annotation cache, device, progress reporting."""
+
+    device: str = "cpu"
+    batch_size: int = 16
+    cache: Any = None  # bench.cache.AnnotationCache | None
+    progress: Callable[[str, int], Any] | None = None  # (description, total) -> advance(n)
+
+
+@dataclass
+class ScoreResult:
+    values: dict[str, float]
+    stats: "pd.DataFrame"  # index: study_id, in the order given to ``score``
+    per_label: dict[str, dict[str, float]] | None = None
+    ci_method: str = "bootstrap"
+    cache_hits: int = 0
+    cache_misses: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Scorer(ABC):
+    """Base class of every registered scorer (built-in or plugin)."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise UsageError(f"metric {self.name!r}: invalid parameters: {problems}") from None
+
+    @property
+    def spec(self) -> str:
+        """Canonical spec string, e.g. ``nlg[tok=ptb]`` (all params, sorted)."""
+        items = sorted(self.params.model_dump(mode="json").items())
+        return self.name + ("[" + ",".join(f"{k}={v}" for k, v in items) + "]" if items else "")
+
+    @abstractmethod
+    def columns(self) -> list[Column]:
+        """The columns this scorer reports, in display order."""
+
+    def unavailable_reason(self) -> str | None:
+        """None if the scorer can run here; else what is missing and how to get it."""
+        return None
+
+    def impl(self) -> dict[str, Any]:
+        """Implementation facts for the record: packages and versions, checkpoint sha256."""
+        return {}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version,
+                "params": self.params.model_dump(mode="json"), "impl": self.impl()}
+
+    @abstractmethod
+    def score(self, study_ids: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
+              ctx: ScoringContext) -> ScoreResult:
+        """Score aligned lists (same length, same order)."""
+
+    @abstractmethod
+    def aggregate(self, stats: "pd.DataFrame") -> dict[str, float]:
+        """Corpus values from per-study statistics (any subset or resample of rows)."""
