@@ -10,3 +10,7 @@ BUILTINS: dict[str, str] = {
     "oracle": "baselines.simple:Oracle",
     "knn_image": "baselines.retrieval:KnnImage",
 }
+
+#: generators that can be trained with ``bench train --model NAME``: name -> "module:function"
+#: with signature ``train(request: bench.training.TrainRequest) -> pathlib.Path`` (the checkpoint dir)
+TRAINERS: dict[str, str] = {}
