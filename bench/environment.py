@@ -1,0 +1,73 @@
+"""Facts about this machine and checkout that can move a score, gathered without importing
+heavy packages (versions come from distribution metadata, not from importing them)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import platform
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import bench
+
+PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "torch", "transformers", "tokenizers",
+            "accelerate", "pycocoevalcap", "f1chexbert", "radgraph", "huggingface-hub", "pydantic")
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def java_version() -> str | None:
+    java = shutil.which("java")
+    if not java:
+        return None
+    try:
+        proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    first = (proc.stderr or proc.stdout).strip().splitlines()
+    return first[0] if first else None
+
+
+def _git(*args: str) -> str | None:
+    root = Path(bench.__file__).resolve().parent.parent
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=1)
+def harness_info() -> dict[str, Any]:
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    diff = _git("diff", "HEAD") if status else ""
+    return {
+        "version": bench.__version__,
+        "git_commit": commit.strip() if commit else None,
+        "git_dirty": bool(status.strip()) if status is not None else None,
+        "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,
+    }
+
+
+def environment_info(device: str) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "java": java_version(),
+        "device": device,
+    }

@@ -1,0 +1,1 @@
+"""Shipped dataset manifests (ids, paths, reference hashes), read through importlib.resources."""

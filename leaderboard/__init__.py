@@ -1,0 +1,1 @@
+"""Leaderboards: board specs, committed results records, and the tables built from them."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine: a virtual environment in .venv with rrg-bench and every
+# extra (models, clinical metrics, plots, tests). Idempotent: rerunning only fills what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+  echo "rrg-bench needs Python >= 3.10 (found $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+if ! command -v java >/dev/null 2>&1; then
+  echo "warning: no Java found; METEOR and the PTB tokenizer need it (apt-get install openjdk-17-jre-headless)" >&2
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip setuptools wheel
+# torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build
+.venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION:-2.13.0}"
+.venv/bin/python -m pip install --quiet -e ".[all]"
+echo "rrg-bench installed in .venv ($(.venv/bin/bench --version))"
