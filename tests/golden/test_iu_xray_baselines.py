@@ -1,0 +1,63 @@
+"""Text baselines on the real IU X-Ray test split: complete records whose NLG values equal a
+direct pycocoevalcap call on the same texts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+
+
+def _direct_pycocoevalcap(refs: dict[str, str], hyps: dict[str, str]) -> dict[str, float]:
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    tok = PTBTokenizer()
+    gts = tok.tokenize({k: [{"caption": v}] for k, v in refs.items()})
+    res = tok.tokenize({k: [{"caption": v}] for k, v in hyps.items()})
+    out: dict[str, float] = {}
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    out.update({f"bleu{i + 1}[tok=ptb]": b for i, b in enumerate(bleu)})
+    meteor = Meteor()
+    out["meteor[tok=ptb]"], _ = meteor.compute_score(gts, res)
+    meteor.close()
+    out["rouge_l[tok=ptb]"], _ = Rouge().compute_score(gts, res)
+    out["cider_d[tok=ptb]"], _ = Cider().compute_score(gts, res)
+    return out
+
+
+@pytest.mark.parametrize("model", ["constant_normal", "random_report", "oracle"])
+def test_text_baseline_record_matches_pycocoevalcap(model, iu_root, tmp_path):
+    result = CliRunner().invoke(app, [
+        "run", "--model", model, "--dataset", "iu_xray/r2gen", "--split", "test", "--data-root", str(iu_root),
+        "--runs-dir", str(tmp_path), "--metrics", "nlg", "--n-boot", "100", "--no-progress",
+    ])
+    assert result.exit_code == 0, result.output
+    run_dir = next(tmp_path.rglob("results.json")).parent
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"]["state"] == "complete"
+    assert record["predictions"]["n"] == record["dataset"]["n_expected"] == 590
+    assert record["predictions"]["coverage"] == 1.0
+    assert record["status"]["eligible"] is (model != "oracle")
+
+    annotation = json.loads((iu_root / "annotation.json").read_text())
+    refs = {e["id"]: e["report"] for e in annotation["test"]}
+    hyps = {}
+    for line in (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines():
+        obj = json.loads(line)
+        hyps[obj["study_id"]] = obj["report"]
+    assert list(hyps) == [e["id"] for e in annotation["test"]]
+    expected = _direct_pycocoevalcap(refs, hyps)
+    for metric_id, value in expected.items():
+        got = record["metrics"][metric_id]["value"]
+        assert abs(got - value) <= 1e-12, (metric_id, got, value)
+        lo, hi = record["metrics"][metric_id]["ci95"]
+        assert lo <= got + 1e-9 and got - 1e-9 <= hi or model == "oracle"
+    if model == "oracle":
+        assert record["metrics"]["bleu4[tok=ptb]"]["value"] == pytest.approx(1.0, abs=1e-6)
