@@ -1,0 +1,130 @@
+"""The anatomical bias on GPT-2's attention logits, as a registered transformers attention function.
+
+Every GPT-2 block ℓ computes ``softmax(QKᵀ/√d + C + B_ℓ) V`` where C is the causal (and padding)
+mask and B_ℓ adds layer ℓ's smoothed anatomy map on the image-patch keys only (positions
+0 … N−1 of the sequence, because the image prefix always comes first). Doing it inside the attention
+function — rather than as one shared 4-D mask — is what makes the bias *per layer*, and it keeps
+working with the KV cache: queries are always the last ``q_len`` of the ``k_len`` cached positions,
+so the function knows which absolute rows and columns it is looking at during prefill and during
+one-token decoding alike.
+
+Registered names: ``anat_attn_sdpa`` and ``anat_attn_eager`` (delegating to transformers' SDPA or to
+GPT-2's eager attention after adding the bias). Both use transformers' eager mask builder so the
+causal mask is always materialised as a float tensor we can add to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
+from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward as gpt2_eager_attention
+
+IMPLEMENTATION_NAMES = {"sdpa": "anat_attn_sdpa", "eager": "anat_attn_eager"}
+
+
+@dataclass(frozen=True)
+class AnatomicalSpec:
+    """What the attention function needs to turn a layer map into logit offsets."""
+
+    mode: str  # soft | hidden | none
+    strength: float
+    rows: str  # all | image | legacy_top_left
+    grid: int
+
+    @property
+    def num_image_tokens(self) -> int:
+        return self.grid * self.grid
+
+
+def hidden_value(dtype: torch.dtype) -> float:
+    """Offset of a hidden patch: far below any real logit, but above the causal mask's dtype-min, so a
+    row whose every visible patch is hidden spreads over its *visible* keys instead of the future."""
+    return torch.finfo(dtype).min / 2
+
+
+def anatomical_bias(
+    layer_maps: torch.Tensor, spec: AnatomicalSpec, q_len: int, k_len: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """Additive offsets (B, 1, q_len or 1, k_len) in float32 for one decoder layer.
+
+    ``layer_maps`` is that layer's (B, G, G) map in [0, 1]. Queries are the absolute positions
+    ``k_len − q_len … k_len − 1``; keys are ``0 … k_len − 1`` (image patches first, row-major,
+    the order of DINOv3's patch tokens).
+    """
+    b, g, _ = layer_maps.shape
+    device = layer_maps.device
+    maps = layer_maps.float()
+    q_pos = torch.arange(k_len - q_len, k_len, device=device)
+
+    if spec.rows == "all":
+        n = min(spec.num_image_tokens, k_len)
+        values = maps.reshape(b, 1, 1, -1)[..., :n]
+        region = torch.ones_like(values, dtype=torch.bool)
+        width = n
+    elif spec.rows == "image":
+        n = min(spec.num_image_tokens, k_len)
+        row_ok = (q_pos < spec.num_image_tokens).view(1, 1, q_len, 1)
+        values = maps.reshape(b, 1, 1, -1)[..., :n].expand(b, 1, q_len, n)
+        region = row_ok.expand(b, 1, q_len, n)
+        width = n
+    elif spec.rows == "legacy_top_left":
+        n = min(g, k_len)
+        row_ok = q_pos < g
+        rows = torch.where(row_ok, q_pos, torch.zeros_like(q_pos))
+        values = maps[:, rows, :n].unsqueeze(1)  # (B, 1, q_len, n): map row = query position
+        region = row_ok.view(1, 1, q_len, 1).expand(b, 1, q_len, n)
+        width = n
+    else:
+        raise ValueError(f"unknown bias rows {spec.rows!r}")
+
+    if spec.mode == "soft":
+        offsets = values * spec.strength
+    elif spec.mode == "hidden":
+        offsets = torch.where(values == 0, torch.full_like(values, hidden_value(dtype)), values * spec.strength)
+    else:
+        raise ValueError(f"anatomical_bias called with mode {spec.mode!r}")
+    offsets = torch.where(region, offsets, torch.zeros_like(offsets))
+    out = torch.zeros(b, 1, offsets.shape[2], k_len, dtype=torch.float32, device=device)
+    out[..., :width] = offsets
+    return out
+
+
+def add_bias(attention_mask: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Causal float mask + bias, clamped so masked + hidden never overflows to −inf or NaN."""
+    dtype = attention_mask.dtype
+    combined = attention_mask.float() + bias
+    return combined.clamp_min(torch.finfo(dtype).min).to(dtype)
+
+
+def _with_anatomy(backend):
+    def anatomical_attention(
+        module: torch.nn.Module,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        anatomical_maps: torch.Tensor | None = None,
+        anatomical_spec: AnatomicalSpec | None = None,
+        **kwargs,
+    ):
+        if anatomical_spec is not None and anatomical_spec.mode != "none" and anatomical_maps is not None:
+            if attention_mask is None:  # the registered eager mask builder always materialises it
+                raise RuntimeError("anatomical attention needs a materialised float attention mask")
+            q_len, k_len = query.shape[-2], key.shape[-2]
+            bias = anatomical_bias(
+                anatomical_maps[:, module.layer_idx], anatomical_spec, q_len, k_len, attention_mask.dtype
+            )
+            attention_mask = add_bias(attention_mask[:, :, :, :k_len], bias)
+        return backend(module, query, key, value, attention_mask, **kwargs)
+
+    return anatomical_attention
+
+
+AttentionInterface.register(IMPLEMENTATION_NAMES["sdpa"], _with_anatomy(sdpa_attention_forward))
+AttentionInterface.register(IMPLEMENTATION_NAMES["eager"], _with_anatomy(gpt2_eager_attention))
+for _name in IMPLEMENTATION_NAMES.values():
+    AttentionMaskInterface.register(_name, eager_mask)

@@ -1,0 +1,142 @@
+"""Configuration of the LAnA re-implementation: encoder, decoder and the anatomical-attention switches.
+
+One config object describes a whole checkpoint, so ``save_pretrained`` / ``from_pretrained``
+round-trip every choice that changes outputs (mask variant, bias rows, strength, image size),
+and a results record can name a model by its config alone. Defaults follow the paper's
+description (reference/models.md §1.2–1.4, authors' HEAD code): DINOv3 ViT-S/16 at 512 px
+skipping CLS + 4 registers, GPT-2 small with positions interpolated to 2048, soft bias of
+strength 1 on every query row, lung ∪ heart binary masks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import DINOv3ViTConfig, GPT2Config, PretrainedConfig
+
+ATTENTION_MODES = ("soft", "hidden", "none")
+#: "all": every query row (image and text) gets the bias on image keys (authors' HEAD, paper text);
+#: "image": only image-prefix query rows (pre-516c69d tiled 1024x1024 map, inferred);
+#: "legacy_top_left": the 2-D G x G map added to the top-left G x G block (516c69d..d58cec0 bug)
+BIAS_ROWS = ("all", "image", "legacy_top_left")
+#: "lung_heart": binary lung ∪ heart mask (HEAD); "lung_logits": raw lung logits, not thresholded (6a9b81d era)
+MASK_SOURCES = ("lung_heart", "lung_logits")
+ATTENTION_BACKENDS = ("sdpa", "eager")
+IMAGE_RESAMPLES = ("bicubic", "lanczos", "bilinear")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def paper_vision_config() -> DINOv3ViTConfig:
+    """DINOv3 ViT-S/16 (`facebook/dinov3-vits16-pretrain-lvd1689m`): the config defaults are ViT-S, but
+    the checkpoint has 4 register tokens while the config default is 0."""
+    return DINOv3ViTConfig(num_register_tokens=4)
+
+
+def paper_text_config() -> GPT2Config:
+    """GPT-2 small with the position table expanded 1024 -> 2048 (1024 image + 1024 text positions)."""
+    return GPT2Config(n_positions=2048)
+
+
+class AnatAttnConfig(PretrainedConfig):
+    model_type = "anat_attn"
+    sub_configs = {"vision_config": DINOv3ViTConfig, "text_config": GPT2Config}
+
+    def __init__(
+        self,
+        vision_config: DINOv3ViTConfig | dict[str, Any] | None = None,
+        text_config: GPT2Config | dict[str, Any] | None = None,
+        image_size: int = 512,
+        prefix_tokens_to_skip: int | None = None,
+        attention_mode: str = "soft",
+        attention_strength: float = 1.0,
+        bias_rows: str = "all",
+        mask_source: str = "lung_heart",
+        attention_backend: str = "sdpa",
+        image_mean: tuple[float, float, float] | list[float] = IMAGENET_MEAN,
+        image_std: tuple[float, float, float] | list[float] = IMAGENET_STD,
+        image_resample: str = "bicubic",
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(vision_config, dict):
+            vision_config = DINOv3ViTConfig(**vision_config)
+        if isinstance(text_config, dict):
+            text_config = GPT2Config(**text_config)
+        self.vision_config = vision_config if vision_config is not None else paper_vision_config()
+        self.text_config = text_config if text_config is not None else paper_text_config()
+        self.image_size = int(image_size)
+        self.prefix_tokens_to_skip = prefix_tokens_to_skip
+        self.attention_mode = attention_mode
+        self.attention_strength = float(attention_strength)
+        self.bias_rows = bias_rows
+        self.mask_source = mask_source
+        self.attention_backend = attention_backend
+        self.image_mean = list(image_mean)
+        self.image_std = list(image_std)
+        self.image_resample = image_resample
+        kwargs.setdefault("tie_word_embeddings", getattr(self.text_config, "tie_word_embeddings", True))
+        kwargs.setdefault("eos_token_id", self.text_config.eos_token_id)
+        kwargs.setdefault("bos_token_id", self.text_config.bos_token_id)
+        super().__init__(**kwargs)
+        self.validate()
+
+    # ---- derived geometry (never hard-coded: a 512 px / 16 px model has a 32 x 32 grid) ----
+    @property
+    def patch_size(self) -> int:
+        return int(self.vision_config.patch_size)
+
+    @property
+    def grid_size(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def num_image_tokens(self) -> int:
+        return self.grid_size * self.grid_size
+
+    @property
+    def tokens_to_skip(self) -> int:
+        """CLS + register tokens in front of the patch tokens of DINOv3's last hidden state."""
+        if self.prefix_tokens_to_skip is not None:
+            return int(self.prefix_tokens_to_skip)
+        return 1 + int(self.vision_config.num_register_tokens)
+
+    @property
+    def num_decoder_layers(self) -> int:
+        return int(self.text_config.n_layer)
+
+    @property
+    def max_text_tokens(self) -> int:
+        """Text positions left after the image prefix in the (interpolated) position table."""
+        return int(self.text_config.n_positions) - self.num_image_tokens
+
+    def validate(self) -> None:
+        """Reject impossible combinations at construction, before any weight is touched."""
+        problems = []
+        for name, value, allowed in (
+            ("attention_mode", self.attention_mode, ATTENTION_MODES),
+            ("bias_rows", self.bias_rows, BIAS_ROWS),
+            ("mask_source", self.mask_source, MASK_SOURCES),
+            ("attention_backend", self.attention_backend, ATTENTION_BACKENDS),
+            ("image_resample", self.image_resample, IMAGE_RESAMPLES),
+        ):
+            if value not in allowed:
+                problems.append(f"{name}={value!r} (allowed: {', '.join(allowed)})")
+        if self.image_size % self.patch_size:
+            problems.append(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.max_text_tokens < 1:
+            problems.append(
+                f"decoder n_positions {self.text_config.n_positions} leaves no room for text after "
+                f"{self.num_image_tokens} image tokens"
+            )
+        if self.attention_mode != "none":
+            from baselines.anat_attn.smoothing import max_kernel_size
+
+            pad = max_kernel_size(self.num_decoder_layers) // 2
+            if pad >= self.grid_size:
+                problems.append(
+                    f"patch grid {self.grid_size}x{self.grid_size} is too small for {self.num_decoder_layers} "
+                    f"decoder layers: the blur's reflect padding ({pad}) must be smaller than the grid"
+                )
+        if problems:
+            raise ValueError("invalid AnatAttnConfig: " + "; ".join(problems))

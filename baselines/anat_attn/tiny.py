@@ -1,0 +1,133 @@
+"""A tiny, randomly initialised LAnA of the *same classes*, buildable offline in about a second.
+
+Tests, CLI tests and smoke runs need a real checkpoint directory (config, safetensors, tokenizer,
+segmenters) without the Hub: a 2-layer DINOv3 at 128 px (patch 16 -> 8 x 8 grid, 4 registers), a
+3-layer GPT-2 (the most an 8 x 8 grid supports: the blur's reflect padding must stay below the
+grid) and a byte-level BPE tokenizer trained on the given reports with the ``tokenizers`` library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import DINOv3ConvNextConfig, DINOv3ViTConfig, DINOv3ViTModel, GPT2Config, GPT2LMHeadModel
+from transformers import PreTrainedTokenizerFast
+
+from baselines.anat_attn.model import AnatAttnForReportGeneration
+from baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
+
+EOS = "<|endoftext|>"
+PAD = "<pad>"
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
+    """Byte-level BPE (GPT-2's scheme) trained on ``texts``; EOS and a separate PAD token."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(list(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=EOS, eos_token=EOS, pad_token=PAD)
+
+
+def tiny_vision_config(image_size: int = 128) -> DINOv3ViTConfig:
+    return DINOv3ViTConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        patch_size=16,
+        image_size=image_size,
+        num_register_tokens=4,
+    )
+
+
+def tiny_segmenter_config(kind: str) -> AnatSegmenterConfig:
+    backbone = DINOv3ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1])
+    make = AnatSegmenterConfig.lung if kind == "lung" else AnatSegmenterConfig.heart
+    return make(backbone_config=backbone, adapter_channels=16, head_channels=[16, 8, 8])
+
+
+def build_tiny_model(
+    tokenizer: PreTrainedTokenizerFast,
+    *,
+    image_size: int = 128,
+    text_positions: int = 96,
+    n_layer: int = 3,
+    n_embd: int = 64,
+    n_head: int = 2,
+    seed: int = 0,
+    **config_kwargs: Any,
+) -> AnatAttnForReportGeneration:
+    """Random tiny encoder + decoder wired by the same ``assemble`` as the real model (so the position
+    table goes through the same interpolation)."""
+    torch.manual_seed(seed)
+    vision = DINOv3ViTModel(tiny_vision_config(image_size))
+    lm = GPT2LMHeadModel(
+        GPT2Config(
+            n_layer=n_layer,
+            n_head=n_head,
+            n_embd=n_embd,
+            vocab_size=len(tokenizer),
+            n_positions=text_positions,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    model = AnatAttnForReportGeneration.assemble(
+        vision, lm, image_size=image_size, text_positions=text_positions, **config_kwargs
+    )
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def build_tiny_segmenters(seed: int = 0) -> tuple[AnatSegmenter, AnatSegmenter]:
+    torch.manual_seed(seed + 1)
+    return AnatSegmenter(tiny_segmenter_config("lung")), AnatSegmenter(tiny_segmenter_config("heart"))
+
+
+def save_checkpoint(model: AnatAttnForReportGeneration, tokenizer, out_dir: Path, segmenters=None) -> Path:
+    """The checkpoint directory layout every loader here expects."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    if segmenters is not None:
+        lung, heart = segmenters
+        lung.save_pretrained(out_dir / "segmenters" / "lung")
+        if heart is not None:
+            heart.save_pretrained(out_dir / "segmenters" / "heart")
+    return out_dir
+
+
+def build_tiny_checkpoint(
+    out_dir: Path | str,
+    train_reports: Iterable[str],
+    *,
+    vocab_size: int = 512,
+    image_size: int = 128,
+    text_positions: int = 96,
+    with_segmenters: bool = True,
+    seed: int = 0,
+    **config_kwargs: Any,
+) -> Path:
+    """Write a complete tiny checkpoint (model, tokenizer, optional tiny segmenters) to ``out_dir``.
+
+    ``config_kwargs`` go to ``AnatAttnConfig`` (e.g. ``attention_mode="none"``, ``bias_rows=...``).
+    """
+    tokenizer = train_tokenizer(train_reports, vocab_size=vocab_size)
+    model = build_tiny_model(
+        tokenizer, image_size=image_size, text_positions=text_positions, seed=seed, **config_kwargs
+    )
+    segmenters = build_tiny_segmenters(seed) if with_segmenters else None
+    return save_checkpoint(model, tokenizer, Path(out_dir), segmenters)
