@@ -17,6 +17,7 @@ from typing import Annotated, Any, Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bench import __version__
 from bench.errors import BenchError
@@ -49,7 +50,7 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except BenchError as exc:
-            err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/yellow]: rerun the same command to resume where it stopped")
@@ -109,25 +110,26 @@ def _reporter(progress: bool):
 
 
 def _print_record(record: Any, run_dir: Path) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{record.generator.get('name')} on {record.dataset.get('name')} / "
                         f"{record.dataset.get('split')} (n={record.predictions.n})", title_justify="left")
     table.add_column("metric")
+    table.add_column("metric id", style="dim", overflow="fold")
     table.add_column("value", justify="right")
     table.add_column("95% CI", justify="right")
-    table.add_column("convention", overflow="fold")
     for mid, m in record.metrics.items():
         ci = f"[{m.ci95[0]:.{m.decimals}f}, {m.ci95[1]:.{m.decimals}f}]" if m.ci95 else "–"
-        table.add_row(f"{m.display}\n[dim]{mid}[/dim]", f"{m.value:.{m.decimals}f}", ci, m.convention)
+        table.add_row(m.display, escape(mid), f"{m.value:.{m.decimals}f}", escape(ci))
     out.print(table)
     for spec, reason in record.unavailable.items():
-        out.print(f"[yellow]unavailable[/yellow] {spec}: {reason}", soft_wrap=True)
+        out.print(f"[yellow]unavailable[/yellow] {escape(spec)}: {escape(reason)}", soft_wrap=True)
     state = record.status
     colour = "green" if state.eligible else "yellow"
     out.print(f"[{colour}]{state.state}, {'eligible' if state.eligible else 'not eligible'}[/{colour}]"
-              + (f": {'; '.join(state.reasons)}" if state.reasons else ""), soft_wrap=True)
-    out.print(f"record: {run_dir / 'results.json'}", soft_wrap=True, highlight=False)
+              + (f": {escape('; '.join(state.reasons))}" if state.reasons else ""), soft_wrap=True)
+    out.print(f"record: {run_dir / 'results.json'}", soft_wrap=True, highlight=False, markup=False)
 
 
 # ---------------------------------------------------------------- run / generate / score
@@ -206,7 +208,7 @@ def generate(
     reporter = _reporter(progress)
     with reporter.session():
         result = do_generate(spec, opts, reporter)
-    out.print(f"predictions: {result.predictions_path} ({result.generated_now} generated now)", highlight=False)
+    out.print(f"predictions: {result.predictions_path} ({result.generated_now} generated now)", highlight=False, markup=False)
 
 
 @app.command()
@@ -283,7 +285,7 @@ def train(
                            val_split=val_split, preset=preset, overrides=_kv(set_, "--set"), resume=resume,
                            device=device, seed=seed, limit=limit, progress=progress, stage=stage)
     checkpoint = trainer(request)
-    out.print(f"checkpoint: {checkpoint}", highlight=False)
+    out.print(f"checkpoint: {checkpoint}", highlight=False, markup=False)
 
 
 # ---------------------------------------------------------------- ls / validate / env
@@ -367,7 +369,7 @@ def validate(
         report = registry("datasets").get(dataset)(data_root).verify()
         problems.extend(f"{dataset}: {m}" for m in report.mismatched + report.missing)
     for p in problems:
-        out.print(f"[red]✗[/red] {p}", soft_wrap=True)
+        out.print(f"[red]✗[/red] {escape(p)}", soft_wrap=True)
     if problems:
         raise typer.Exit(1)
     out.print("[green]✓[/green] registries, plugins and manifests are valid")
@@ -415,13 +417,13 @@ def data_verify(
         mark = "[green]✓[/green]" if report.ok else "[red]✗[/red]"
         out.print(f"{mark} [bold]{name}[/bold]  root: {report.data_root or '(not set)'}", highlight=False)
         for p in report.present:
-            out.print(f"   present: {p}", soft_wrap=True, highlight=False)
+            out.print(f"   present: {escape(p)}", soft_wrap=True, highlight=False)
         for m in report.missing:
-            out.print(f"   [yellow]missing[/yellow]: {m}", soft_wrap=True, highlight=False)
+            out.print(f"   [yellow]missing[/yellow]: {escape(m)}", soft_wrap=True, highlight=False)
         for m in report.mismatched:
-            out.print(f"   [red]differs[/red]: {m}", soft_wrap=True, highlight=False)
+            out.print(f"   [red]differs[/red]: {escape(m)}", soft_wrap=True, highlight=False)
         if not report.ok and report.how_to_get:
-            out.print(f"   how to get it: {report.how_to_get}", soft_wrap=True, highlight=False)
+            out.print(f"   how to get it: {escape(report.how_to_get)}", soft_wrap=True, highlight=False)
         bad |= bool(report.mismatched) or (dataset is not None and not report.ok)
     if bad:
         raise typer.Exit(1)
@@ -452,7 +454,7 @@ def data_prepare(
     reporter = _reporter(progress)
     with reporter.session():
         report = prepare_mimic_cxr(physionet_root, target, check_counts=check_counts, progress=reporter.task)
-    out.print(report.summary() if hasattr(report, "summary") else str(report), soft_wrap=True, highlight=False)
+    out.print(report.summary() if hasattr(report, "summary") else str(report), soft_wrap=True, highlight=False, markup=False)
 
 
 def main() -> None:

@@ -152,7 +152,7 @@ def detect_topology() -> Topology:
         return Topology()
     from accelerate import PartialState  # only multi-process runs pay for this import
 
-    state = PartialState(cpu=os.environ.get("ACCELERATE_USE_CPU", "").lower() in {"1", "true"} or None)
+    state = PartialState(cpu=os.environ.get("ACCELERATE_USE_CPU", "").lower() in {"1", "true"})
     return Topology(state.process_index, state.num_processes, state)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import bench_env, run_bench
+from helpers.bench_cli import bench_env, run_bench
 
 
 def test_plugin_distribution_is_listed(plugin_site):

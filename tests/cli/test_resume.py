@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import bench_env, run_bench
+from helpers.bench_cli import bench_env, run_bench
 
 
 def _predictions(root: Path) -> Path:

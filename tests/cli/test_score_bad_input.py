@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import bench_env, run_bench
+from helpers.bench_cli import bench_env, run_bench
 
 
 def _demo_test_ids() -> list[str]:
