@@ -8,21 +8,18 @@ code — 1 error, 2 usage, 3 regression — never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from bench import __version__
-from bench.errors import BenchError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from bench.cli_common import err, handles_errors, out
 
 app = typer.Typer(
     name="bench",
@@ -37,27 +34,6 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Check or prepare the data a dataset needs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-out = Console()
-err = Console(stderr=True)
-
-
-def handles_errors(fn: F) -> F:
-    """Turn BenchError into one line + exit code; Ctrl-C into a resume hint."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except BenchError as exc:
-            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/yellow]: rerun the same command to resume where it stopped")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -455,6 +431,19 @@ def data_prepare(
     with reporter.session():
         report = prepare_mimic_cxr(physionet_root, target, check_counts=check_counts, progress=reporter.task)
     out.print(report.summary() if hasattr(report, "summary") else str(report), soft_wrap=True, highlight=False, markup=False)
+
+
+def _mount_subcommands() -> None:
+    """Sub-apps live in their own modules; their heavy imports stay inside their commands."""
+    from bench.cli_cache import cache_app, weights_app
+    from bench.cli_leaderboard import register as register_leaderboard
+
+    app.add_typer(cache_app, name="cache")
+    app.add_typer(weights_app, name="weights")
+    register_leaderboard(app)
+
+
+_mount_subcommands()
 
 
 def main() -> None:
