@@ -7,10 +7,11 @@ under different conventions never share a column.
 
 BUILTINS: dict[str, str] = {
     "nlg": "metrics.nlg:NLGScorer",
+    "chexpert_rules": "metrics.chexpert_rules:CheXpertRulesScorer",
 }
 
 #: what ``--metrics default`` expands to (a named, versioned suite)
 SUITES: dict[str, list[str]] = {
-    "default": ["nlg"],
+    "default": ["nlg", "chexpert_rules"],
     "nlg": ["nlg"],
 }
