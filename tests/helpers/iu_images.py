@@ -1,0 +1,24 @@
+"""Synthetic stand-in images at IU X-Ray's R2Gen paths (the shared data has no images)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.datasets.demo import seed_for, write_synthetic_images
+from bench.manifests import load_manifest
+
+
+def write_iu_images(root: Path, split: str, limit: int | None = None) -> list[str]:
+    """Draw a frontal image at each study's manifest frontal path and a lateral at the other.
+
+    The drawing follows the study's reference text from ``root``'s annotation.json, so
+    image retrieval has something real to find. Returns the study ids drawn.
+    """
+    from bench.datasets.iu_xray import IUXrayR2Gen
+
+    rows = load_manifest("iu_xray/r2gen").rows(split)[:limit]
+    texts = {s.study_id: s.reference for s in IUXrayR2Gen(root).studies(split)}
+    for row in rows:
+        others = [root / p for p in row["images"] if p != row["frontal"]]
+        write_synthetic_images(texts[row["study_id"]], seed_for(row["study_id"]), root / row["frontal"], others)
+    return [r["study_id"] for r in rows]
