@@ -411,7 +411,7 @@ def data_prepare(
     dataset: Annotated[str, typer.Argument(help="Dataset to prepare; currently 'mimic_cxr'.")],
     physionet_root: Annotated[Path, typer.Option("--physionet-root", help="Your MIMIC-CXR(-JPG) 2.0.0 copy.")],
     out_dir: Annotated[Optional[Path], typer.Option(
-        "--out", help="Where to write the prepared references (default: <data-root>/mimic_cxr).")] = None,
+        "--out", help="Where to write the prepared references (default: <data-root>/mimic_cxr/official).")] = None,
     data_root: DataRootOpt = None,
     check_counts: Annotated[bool, typer.Option(
         "--check-counts/--no-check-counts", help="Require the published study/image counts.")] = True,
@@ -422,9 +422,9 @@ def data_prepare(
 
     if dataset not in {"mimic_cxr", "mimic_cxr/official"}:
         raise UsageError(f"`bench data prepare` knows 'mimic_cxr'; got {dataset!r}")
-    from bench.datasets.mimic_cxr import prepare_mimic_cxr
+    from bench.datasets.mimic_cxr import PREPARED_SUBDIR, prepare_mimic_cxr
 
-    target = out_dir or ((data_root / "mimic_cxr") if data_root else None)
+    target = out_dir or ((data_root / PREPARED_SUBDIR) if data_root else None)
     if target is None:
         raise UsageError("say where to write the prepared data: --out DIR or --data-root DIR")
     reporter = _reporter(progress)
