@@ -421,12 +421,11 @@ def score(studies: Sequence[Study], hypotheses: Sequence[str], metric_specs: Seq
         for col in scorer.columns():
             if col.id not in result.values:
                 continue
-            per_label = (result.per_label or {}).get(col.id) if result.per_label else None
             metrics[col.id] = MetricValue(
                 value=float(result.values[col.id]), ci95=cis.get(col.id), n=len(ids), display=col.display,
                 convention=col.convention, higher_is_better=col.higher_is_better, decimals=col.decimals,
                 scorer=scorer.spec, metric_version=scorer.version, ci_method=result.ci_method, impl=impl,
-                per_label=per_label,
+                per_label=result.per_label,
             )
     return ScoringOutcome(metrics, unavailable, scores, cache_info, fps, warnings)
 

@@ -47,6 +47,8 @@ class ScoringContext:
 class ScoreResult:
     values: dict[str, float]
     stats: "pd.DataFrame"  # index: study_id, in the order given to ``score``
+    #: label -> {precision, recall, f1, support}; the breakdown behind every column of the scorer,
+    #: so the runner attaches it to each of them (boards draw heatmaps from it)
     per_label: dict[str, dict[str, float]] | None = None
     ci_method: str = "bootstrap"
     cache_hits: int = 0
