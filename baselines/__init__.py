@@ -9,8 +9,11 @@ BUILTINS: dict[str, str] = {
     "random_report": "baselines.simple:RandomReport",
     "oracle": "baselines.simple:Oracle",
     "knn_image": "baselines.retrieval:KnnImage",
+    "anat_attn": "baselines.anat_attn.generate:AnatAttnGenerator",
 }
 
 #: generators that can be trained with ``bench train --model NAME``: name -> "module:function"
 #: with signature ``train(request: bench.training.TrainRequest) -> pathlib.Path`` (the checkpoint dir)
-TRAINERS: dict[str, str] = {}
+TRAINERS: dict[str, str] = {
+    "anat_attn": "baselines.anat_attn.train:train",
+}

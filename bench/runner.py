@@ -17,13 +17,14 @@ them in study order. Hence the merged file is byte-identical to a single-process
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from bench import RECORD_SCHEMA
 from bench.datasets.base import Dataset
@@ -134,26 +135,32 @@ def _harness_major_minor() -> str:
 class Topology:
     rank: int = 0
     world: int = 1
-    _state: Any = None
+    _dist: Any = None
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
     def barrier(self) -> None:
-        if self._state is not None:
-            self._state.wait_for_everyone()
+        if self._dist is not None:
+            self._dist.barrier()
 
 
 def detect_topology() -> Topology:
-    """Single process unless launched by ``accelerate launch`` / torchrun (WORLD_SIZE > 1)."""
+    """Single process unless started by a distributed launcher (WORLD_SIZE > 1).
+
+    Works under ``torchrun`` and ``accelerate launch --multi_gpu`` (which uses torchrun), on GPU
+    and CPU machines alike: sharding needs only ranks and barriers, so a gloo process group is
+    enough and no accelerator is assumed. (``accelerate launch --cpu`` starts one process only.)
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Topology()
-    from accelerate import PartialState  # only multi-process runs pay for this import
+    import torch.distributed as dist  # only multi-process runs pay for this import
 
-    state = PartialState(cpu=os.environ.get("ACCELERATE_USE_CPU", "").lower() in {"1", "true"})
-    return Topology(state.process_index, state.num_processes, state)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    return Topology(dist.get_rank(), dist.get_world_size(), dist)
 
 
 # ---------------------------------------------------------------- locking
@@ -275,6 +282,8 @@ def generate(spec: RunSpec, opts: RunOptions, reporter: ProgressReporter | None 
                 done.update(recover(shard))
             else:
                 done.update(recover_readonly(shard))
+        # every rank must see the same finished set before any rank appends, or the deal differs
+        topo.barrier()
         todo_batches = _batches([s for s in studies if s.study_id not in done], opts.batch_size)
         mine = [b for i, b in enumerate(todo_batches) if i % topo.world == topo.rank]
         out_path = predictions_path if topo.world == 1 else shard_dir / f"rank{topo.rank}.jsonl"
@@ -382,14 +391,17 @@ class ScoringOutcome:
 
 
 def score(studies: Sequence[Study], hypotheses: Sequence[str], metric_specs: Sequence[str], out_dir: Path,
-          opts: RunOptions, reporter: ProgressReporter | None = None, seed: int = 0) -> ScoringOutcome:
+          opts: RunOptions, reporter: ProgressReporter | None = None, seed: int = 0,
+          dataset: Dataset | None = None) -> ScoringOutcome:
     from metrics.base import ScoringContext
 
     from bench.stats import bootstrap_ci
 
     reporter = reporter or ProgressReporter(enabled=False)
     cache = _open_cache()
-    ctx = ScoringContext(device=opts.device, batch_size=opts.batch_size, cache=cache, progress=reporter.task)
+    ctx = ScoringContext(device=opts.device, batch_size=opts.batch_size, cache=cache, progress=reporter.task,
+                         dataset=dataset.name if dataset is not None else None,
+                         train_references=_train_references(dataset))
     ids = [s.study_id for s in studies]
     refs = [s.reference for s in studies]
     metrics: dict[str, MetricValue] = {}
@@ -428,6 +440,18 @@ def score(studies: Sequence[Study], hypotheses: Sequence[str], metric_specs: Seq
                 per_label=result.per_label,
             )
     return ScoringOutcome(metrics, unavailable, scores, cache_info, fps, warnings)
+
+
+def _train_references(dataset: Dataset | None) -> Callable[[], list[str]] | None:
+    """The dataset's train references, loaded only if a scorer asks (most never do)."""
+    if dataset is None or "train" not in dataset.splits:
+        return None
+
+    @functools.lru_cache(maxsize=1)
+    def load() -> list[str]:
+        return [s.reference for s in dataset.studies("train")]
+
+    return load
 
 
 def _open_cache() -> Any:
@@ -486,7 +510,8 @@ def run(spec: RunSpec, opts: RunOptions, reporter: ProgressReporter | None = Non
     if missing:
         raise BenchError(f"{gen.predictions_path}: {len(missing)} studies still have no prediction (first: {missing[0]})")
     hyps = [preds[s.study_id] for s in gen.studies]
-    outcome = score(gen.studies, hyps, spec.metrics, gen.run_dir, opts, reporter, seed=spec.seed)
+    outcome = score(gen.studies, hyps, spec.metrics, gen.run_dir, opts, reporter, seed=spec.seed,
+                    dataset=load_dataset(spec.dataset, opts.data_root))
     # a limited run scores a prefix; the predictions file may hold more (a previous full run)
     info = _predictions_info(gen.predictions_path, hyps, gen.dataset_identity["n_expected"], spec.limit)
     generator_block = {
@@ -525,7 +550,7 @@ def score_file(predictions_file: Path, *, dataset: str, split: str, metrics: Seq
     staged = out_dir / "predictions.jsonl"
     write_ordered(staged, dict(zip([s.study_id for s in al.studies], al.hypotheses)),
                   [s.study_id for s in al.studies])
-    outcome = score(al.studies, al.hypotheses, metrics, out_dir, opts, reporter, seed=seed)
+    outcome = score(al.studies, al.hypotheses, metrics, out_dir, opts, reporter, seed=seed, dataset=ds)
     info = _predictions_info(staged, al.hypotheses, identity["n_expected"], None, al.missing, al.extra)
     gen_fp = sha256_json({"external": file_sha, "dataset": identity})
     record = build_record(

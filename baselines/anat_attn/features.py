@@ -128,7 +128,7 @@ def build_feature_cache(
         iterator = tqdm(batches, desc=desc, unit="batch", leave=False)
     for rows in iterator:
         paths = [items[i].image for i in rows]
-        pixels = load_batch(paths, c)
+        pixels = load_batch(paths, c, [items[i].study_id for i in rows])
         feats = model.encode_images(pixels.to(device)).float().cpu().numpy()
         features[rows] = feats.astype(features.dtype)
         if masks is not None:

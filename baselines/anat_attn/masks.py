@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from pathlib import Path
@@ -32,11 +34,9 @@ CHEXMASK_COLUMNS = ("Left Lung", "Right Lung", "Heart")
 
 
 def _sha256_bytes(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    from baselines.image_io import file_sha256
+
+    return file_sha256(path)
 
 
 class MaskSource(ABC):
@@ -316,7 +316,7 @@ class GridMaskProvider:
         path = self._disk_path(key)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{id(value)}.tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex}.tmp")  # unique across processes
             with open(tmp, "wb") as fh:
                 np.save(fh, value.numpy())
             tmp.replace(path)

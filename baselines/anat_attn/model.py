@@ -51,7 +51,6 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
     _tied_weights_keys = ["lm_head.weight"]
     _no_split_modules = ["GPT2Block", "DINOv3ViTLayer"]
     _supports_sdpa = True
-    _supports_cache_class = True
 
     def __init__(self, config: AnatAttnConfig) -> None:
         super().__init__(config)
@@ -238,9 +237,7 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
             kwargs["anatomical_maps"] = self.layer_maps(grid_masks.to(prefix.device))
         eos = self.config.eos_token_id
         pad = self.config.pad_token_id if self.config.pad_token_id is not None else eos
-        return self.generate(
-            inputs_embeds=prefix,
-            attention_mask=torch.ones(b, n, dtype=torch.long, device=prefix.device),
+        options: dict[str, Any] = dict(
             max_new_tokens=min(max_new_tokens, self.config.max_text_tokens),
             num_beams=num_beams,
             do_sample=False,
@@ -248,8 +245,13 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
             eos_token_id=eos,
             pad_token_id=pad,
             use_cache=True,
+        )
+        options.update(generate_kwargs)
+        return self.generate(
+            inputs_embeds=prefix,
+            attention_mask=torch.ones(b, n, dtype=torch.long, device=prefix.device),
             **kwargs,
-            **generate_kwargs,
+            **options,
         )
 
     # ---- construction from pretrained parts ----

@@ -111,7 +111,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # offline smoke run / tests: tiny random model, tokenizer from the train reports
     "tiny": dict(
-        tiny=True, image_size=128, optimizer="adamw", lr=2e-3, weight_decay=0.0, schedule="cosine",
+        tiny=True, image_size=128, optimizer="adamw", lr=5e-3, weight_decay=0.0, schedule="cosine",
         warmup_ratio=0.05, batch_size=8, epochs=2, max_batches_per_epoch=None, grad_clip=1.0,
         cache_batch_size=32,
     ),
@@ -151,7 +151,7 @@ def resolve_recipe(preset: str | None, overrides: dict[str, str] | None = None) 
     for key, raw in (overrides or {}).items():
         if key not in TrainRecipe.model_fields:
             close = difflib.get_close_matches(key, TrainRecipe.model_fields, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            hint = f" Did you mean {', '.join(close)}?" if close else f" Options: {', '.join(TrainRecipe.model_fields)}."
             raise UsageError(f"anat_attn: unknown training option {key!r}.{hint}")
         values[key] = _parse_value(key, str(raw))
     try:

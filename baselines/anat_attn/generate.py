@@ -1,0 +1,189 @@
+"""The ``anat_attn`` generator: a LAnA checkpoint writing findings from each study's frontal image.
+
+Decoding defaults are the paper's (greedy, repetition penalty 1.2, 150 new tokens); beam search is a
+parameter. Every prompt is exactly the N image tokens, so batches need no padding and a study's
+report does not depend on which studies share its batch. Masks come from the segmenters bundled with
+the checkpoint (``masks=auto``), precomputed files, a CheXmask table, or nothing for ``mode=none``
+checkpoints; they are cached per image under the run's cache directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench.errors import UsageError
+from bench.generator import Generator, GeneratorContext
+from bench.types import Generation, Study
+
+
+class AnatAttnParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: str = Field(description="anat_attn checkpoint: local directory or hub id (with revision)")
+    revision: str | None = Field(None, description="hub commit id (required for hub ids)")
+    max_new_tokens: int = Field(150, ge=1)
+    num_beams: int = Field(1, ge=1)
+    repetition_penalty: float = Field(1.2, gt=0)
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = Field(0, ge=0)
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    masks: Literal["auto", "segmenter", "files", "chexmask", "none"] = "auto"
+    mask_dir: str = ""
+    mask_image_root: str = ""
+    chexmask_csv: str = ""
+    chexmask_id_column: str = "dicom_id"
+    lung_segmenter: str = ""
+    heart_segmenter: str = ""
+    segmenter_revision: str | None = None
+
+
+class AnatAttnGenerator(Generator):
+    """LAnA (arXiv 2512.16841) re-implemented; see baselines/anat_attn/CARD.md."""
+
+    name = "anat_attn"
+    version = "1"
+    needs_images = True
+    Params = AnatAttnParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._model = None
+        self._tokenizer = None
+        self._provider = None
+        self._checkpoint_dir: Path | None = None
+        self._checkpoint_sha256: str | None = None
+        self._device = "cpu"
+
+    def setup(self, ctx: GeneratorContext) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        from baselines.anat_attn.masks import GridMaskProvider, build_mask_source
+        from baselines.anat_attn.model import AnatAttnForReportGeneration
+
+        p = self.params
+        directory = self._resolved()
+        self._device = ctx.device
+        dtype = torch.bfloat16 if p.dtype == "bfloat16" else torch.float32
+        model = AnatAttnForReportGeneration.from_pretrained(directory, dtype=dtype)
+        self._model = model.to(ctx.device).eval()
+        self._tokenizer = AutoTokenizer.from_pretrained(directory)
+        if model.needs_masks:
+            kind = "segmenter" if p.masks == "auto" else p.masks
+            if kind == "none":
+                raise UsageError(
+                    f"checkpoint {p.checkpoint} uses anatomical attention "
+                    f"(attention_mode={model.config.attention_mode}); masks=none is not possible"
+                )
+            source = build_mask_source(
+                kind,
+                mask_source=model.config.mask_source,
+                mask_dir=p.mask_dir,
+                mask_image_root=p.mask_image_root,
+                chexmask_csv=p.chexmask_csv,
+                chexmask_id_column=p.chexmask_id_column,
+                lung_segmenter=p.lung_segmenter,
+                heart_segmenter=p.heart_segmenter,
+                segmenter_revision=p.segmenter_revision,
+                bundled_dir=directory,
+                device=ctx.device,
+            )
+            cache_dir = Path(ctx.cache_dir) / "anat_attn" / "masks" if ctx.cache_dir else None
+            self._provider = GridMaskProvider(source, model.config.grid_size, cache_dir=cache_dir)
+
+    def generate(self, batch: Sequence[Study], seeds: Sequence[int]) -> list[Generation]:
+        import torch
+
+        from baselines.anat_attn.images import load_batch
+        from baselines.image_io import select_image
+
+        if self._model is None:
+            raise RuntimeError("AnatAttnGenerator.generate called before setup")
+        paths = [select_image(study, "frontal") for study in batch]
+        model = self._model
+        pixels = load_batch(paths, model.config, [s.study_id for s in batch])
+        grid_masks = self._provider.grid_masks(paths, pixels) if self._provider is not None else None
+        p = self.params
+        beam = {"length_penalty": p.length_penalty} if p.num_beams > 1 else {}
+        with torch.inference_mode():
+            ids = model.generate_reports(
+                pixel_values=pixels.to(self._device),
+                grid_masks=grid_masks.to(self._device) if grid_masks is not None else None,
+                max_new_tokens=p.max_new_tokens,
+                num_beams=p.num_beams,
+                repetition_penalty=p.repetition_penalty,
+                no_repeat_ngram_size=p.no_repeat_ngram_size,
+                **beam,
+            )
+        eos = model.config.eos_token_id
+        out = []
+        for study, row in zip(batch, ids.tolist()):
+            stopped = eos in row
+            tokens = row[: row.index(eos)] if stopped else row
+            text = self._tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            out.append(Generation(study.study_id, " ".join(text.split()), {"n_tokens": len(tokens), "eos": stopped}))
+        return out
+
+    def _resolved(self) -> Path:
+        from baselines.anat_attn.checkpoints import checkpoint_sha256, resolve_checkpoint
+
+        if self._checkpoint_dir is None:
+            self._checkpoint_dir = resolve_checkpoint(self.params.checkpoint, self.params.revision)
+        if self._checkpoint_sha256 is None:
+            self._checkpoint_sha256 = checkpoint_sha256(self._checkpoint_dir)
+        return self._checkpoint_dir
+
+    def _mask_identity(self, mode: str) -> dict[str, Any] | None:
+        """What determines the masks, from the params alone (bundled segmenters are inside the
+        checkpoint hash; external segmenter directories and CheXmask tables are hashed here)."""
+        from bench.fingerprint import sha256_file, sha256_tree
+
+        p = self.params
+        if mode == "none":
+            return None
+        kind = "segmenter" if p.masks == "auto" else p.masks
+        if kind == "files":
+            return {"kind": kind, "mask_dir": str(Path(p.mask_dir).expanduser().resolve()), "image_root": p.mask_image_root}
+        if kind == "chexmask":
+            csv = Path(p.chexmask_csv).expanduser()
+            if not csv.is_file():
+                raise UsageError(f"chexmask_csv {csv} not found")
+            return {"kind": kind, "csv_sha256": sha256_file(csv), "id_column": p.chexmask_id_column}
+        external = {}
+        for role, ref in (("lung", p.lung_segmenter), ("heart", p.heart_segmenter)):
+            if ref:
+                path = Path(ref).expanduser()
+                external[role] = sha256_tree(path) if path.is_dir() else f"{ref}@{p.segmenter_revision}"
+        return {"kind": kind, "segmenters": external or "bundled"}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Params + checkpoint content hash + mechanism + decoding + mask identity; the same before
+        and after ``setup`` (the runner may name the run before loading the model)."""
+        from baselines.anat_attn.configuration import AnatAttnConfig
+
+        fp = super().fingerprint()
+        directory = self._resolved()
+        fp["checkpoint_sha256"] = self._checkpoint_sha256
+        c = AnatAttnConfig.from_pretrained(directory)
+        p = self.params
+        fp["mechanism"] = {
+            "attention_mode": c.attention_mode,
+            "attention_strength": c.attention_strength,
+            "bias_rows": c.bias_rows,
+            "mask_source": c.mask_source,
+            "image_size": c.image_size,
+        }
+        fp["decoding"] = {
+            "strategy": "greedy" if p.num_beams == 1 else "beam",
+            "max_new_tokens": min(p.max_new_tokens, c.max_text_tokens),
+            "num_beams": p.num_beams,
+            "repetition_penalty": p.repetition_penalty,
+            "length_penalty": p.length_penalty,
+            "no_repeat_ngram_size": p.no_repeat_ngram_size,
+            "dtype": p.dtype,
+        }
+        fp["masks"] = self._mask_identity(c.attention_mode)
+        return fp
