@@ -35,12 +35,18 @@ class Column:
 
 @dataclass
 class ScoringContext:
-    """What the runner lends a scorer: the annotation cache, device, progress reporting."""
+    """What the runner lends a scorer: the annotation cache, device, progress reporting, and
+    which dataset is being scored (conventions such as ``nlg[conv=r2gen]`` rebuild a model's
+    training vocabulary from the dataset's train references)."""
 
     device: str = "cpu"
     batch_size: int = 16
     cache: Any = None  # bench.cache.AnnotationCache | None
     progress: Callable[[str, int], Any] | None = None  # (description, total) -> advance(n)
+    dataset: str | None = None  # registry name of the evaluated dataset, e.g. "iu_xray/r2gen"
+    #: the dataset's train-split references, read (hash-checked) on the first call; None when
+    #: scoring outside a dataset or the dataset has no train split
+    train_references: Callable[[], Sequence[str]] | None = None
 
 
 @dataclass

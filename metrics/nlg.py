@@ -13,7 +13,9 @@ Per-study sufficient statistics (BLEU clipped counts and lengths, METEOR's 23 ja
 statistics, per-study ROUGE-L and CIDEr-D) let :meth:`NLGScorer.aggregate` recompute the
 corpus values for any resample of studies, which is what bootstrap CIs and paired tests
 need. The text convention is a pluggable :class:`Normaliser` (``tok=ptb`` | ``tok=r2gen``),
-so further conventions are one more class in :data:`NORMALISERS`.
+so further conventions are one more class in :data:`NORMALISERS`. ``conv=r2gen`` is the one
+convention that needs more than the texts (the dataset's train reports, for R2Gen's
+vocabulary): :class:`R2GenConventionNormaliser`, rules in :mod:`metrics.r2gen_convention`.
 """
 
 from __future__ import annotations
@@ -42,10 +44,19 @@ from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer import ptbtokenizer as _ptb
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.errors import BenchError, UsageError
 from metrics.base import Column, Scorer, ScoreResult, ScoringContext
+from metrics.r2gen_convention import (
+    R2GenSettings,
+    Vocabulary,
+    clean_report_iu_xray,
+    count_style_mismatches,
+    dot_spacing,
+    reference_text,
+    resolve_settings,
+)
 
 # ---------------------------------------------------------------------------------------
 # Errors and the Java runtime
@@ -143,7 +154,7 @@ def one_line(text: str) -> str:
 
 
 class Normaliser(ABC):
-    """Turns raw report texts into the token strings every NLG scorer then splits on spaces."""
+    """Turns predictions and references into the token strings every NLG scorer splits on spaces."""
 
     #: recorded in fingerprints and cache keys; bump the suffix when the output changes
     id: ClassVar[str]
@@ -151,11 +162,29 @@ class Normaliser(ABC):
     description: ClassVar[str]
 
     @abstractmethod
+    def prepare(self, hyps: Sequence[str], refs: Sequence[str], ctx: ScoringContext, *,
+                timeout_s: float) -> tuple[list[str], list[str], list[str]]:
+        """``(hypotheses, references, notes)`` as the scorers will see them."""
+
+    def facts(self) -> dict[str, Any]:
+        """Implementation facts for the record (e.g. what a vocabulary was built from)."""
+        return {}
+
+
+class TextNormaliser(Normaliser):
+    """A convention that treats every text alike and needs nothing but the texts."""
+
+    @abstractmethod
     def normalise(self, texts: Sequence[str], *, timeout_s: float) -> list[str]:
         """Normalise all texts in one go (one JVM start for the PTB tokeniser)."""
 
+    def prepare(self, hyps: Sequence[str], refs: Sequence[str], ctx: ScoringContext, *,
+                timeout_s: float) -> tuple[list[str], list[str], list[str]]:
+        texts = self.normalise([*hyps, *refs], timeout_s=timeout_s)
+        return texts[:len(hyps)], texts[len(hyps):], []
 
-class PTBNormaliser(Normaliser):
+
+class PTBNormaliser(TextNormaliser):
     """pycocoevalcap's PTBTokenizer: CoreNLP 3.4.1 ``-preserveLines -lowerCase``, punctuation dropped.
 
     We run the same jar with the same options and drop the same punctuation tokens
@@ -202,7 +231,7 @@ class PTBNormaliser(Normaliser):
         return [" ".join(w for w in line.rstrip().split(" ") if w not in drop) for line in lines]
 
 
-class R2GenCleanNormaliser(Normaliser):
+class R2GenCleanNormaliser(TextNormaliser):
     """R2Gen's ``clean_report_iu_xray`` followed by the whitespace split/join of its tokeniser.
 
     Re-implemented from the published rules (see metrics/cards/bleu.md "Conventions"); the
@@ -213,31 +242,88 @@ class R2GenCleanNormaliser(Normaliser):
     id = "r2gen_clean_iu:1"
     description = "R2Gen clean_report_iu_xray text (lower-cased, punctuation stripped, ' . ' sentence tokens)"
 
-    #: list markers removed before sentence splitting, in R2Gen's order
-    _MARKERS: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("1. ", ""), (". 2. ", ". "), (". 3. ", ". "), (". 4. ", ". "), (". 5. ", ". "),
-        (" 2. ", ". "), (" 3. ", ". "), (" 4. ", ". "), (" 5. ", ". "),
-    )
-    #: R2Gen's character class. ``:-\[`` is a range (``: ; < = > ? @ A-Z [``), so a hyphen
-    #: itself survives ("x-ray") while ``< = > @`` are removed — kept as published.
-    _STRIP = re.compile(r"[.,?;*!%^&_+():-\[\]{}]")
-
     def clean(self, report: str) -> str:
-        text = report
-        for _ in range(3):
-            text = text.replace("..", ".")
-        for old, new in self._MARKERS:
-            text = text.replace(old, new)
-        sentences = []
-        for sentence in text.strip().lower().split(". "):
-            for ch in ('"', "/", "\\", "'"):
-                sentence = sentence.replace(ch, "")
-            sentences.append(self._STRIP.sub("", sentence.strip().lower()))
-        tokens = (" . ".join(sentences) + " .").split()
+        tokens = clean_report_iu_xray(report).split()
         return " ".join(tokens) if any(t != "." for t in tokens) else ""
 
     def normalise(self, texts: Sequence[str], *, timeout_s: float) -> list[str]:
         return [self.clean(t) for t in texts]
+
+
+class R2GenConventionNormaliser(Normaliser):
+    """``conv=r2gen``: what R2Gen-family code hands pycocoevalcap (metrics/r2gen_convention.py).
+
+    References: the dataset's R2Gen cleaner, the vocabulary of the *train* reports (words seen
+    fewer than ``threshold`` times become ``<unk>``), cut to ``max_seq_length - 1`` tokens.
+    Predictions: as emitted (R2Gen's are the model's own decoded ids; CvT2DistilGPT2 scores raw
+    GPT-2 text). Both: "." -> " ." and runs of spaces collapsed. No PTB tokeniser. The
+    settings default to R2Gen's for the evaluated dataset (``ctx.dataset``); the train
+    references come from ``ctx.train_references``.
+    """
+
+    id = "r2gen_conv:1"
+    description = (
+        "R2Gen convention: references R2Gen-cleaned, encoded with the train-split vocabulary (rarer words "
+        "-> <unk>) and cut to max_seq_length-1 tokens; predictions as emitted; '.' -> ' .'; no PTB "
+        "tokeniser; defaults IU X-Ray threshold 3 / max_seq_length 60, MIMIC-CXR 10 / 100 unless the id says otherwise"
+    )
+
+    def __init__(self, *, cleaner: str | None = None, threshold: int | None = None,
+                 max_seq_length: int | None = None) -> None:
+        self.overrides = {"cleaner": cleaner, "threshold": threshold, "max_seq_length": max_seq_length}
+        self._vocab: Vocabulary | None = None
+        self._vocab_source: Callable[[], Sequence[str]] | None = None
+        self._facts: dict[str, Any] = {}
+
+    def facts(self) -> dict[str, Any]:
+        return dict(self._facts)
+
+    def prepare(self, hyps: Sequence[str], refs: Sequence[str], ctx: ScoringContext, *,
+                timeout_s: float) -> tuple[list[str], list[str], list[str]]:
+        settings = resolve_settings(ctx.dataset, **self.overrides)
+        vocab = self._vocabulary(ctx, settings)
+        ref_t = [dot_spacing(reference_text(r, vocab, settings)) for r in refs]
+        hyp_t = [dot_spacing(h) for h in hyps]
+        self._facts = {"r2gen": {
+            "dataset": ctx.dataset, "cleaner": settings.cleaner, "threshold": settings.threshold,
+            "max_seq_length": settings.max_seq_length, "vocab_from": "train", "train_reports": vocab.n_reports,
+            "vocab_size": vocab.size, "vocab_sha256": vocab.sha256,
+        }}
+        notes = []
+        foreign = count_style_mismatches(hyps)
+        if foreign:
+            notes.append(
+                f"conv=r2gen: {foreign} of {len(hyps)} predictions contain upper-case letters or punctuation "
+                "that R2Gen-cleaned references never contain; the convention scores predictions as emitted, "
+                "so those characters only cost matches (emit lower-case, punctuation-free text as R2Gen-family "
+                "models do, or compare under tok=ptb)."
+            )
+        return hyp_t, ref_t, notes
+
+    def _vocabulary(self, ctx: ScoringContext, settings: R2GenSettings) -> Vocabulary:
+        """Built once per (train-reference source, cleaner, threshold)."""
+        source = ctx.train_references
+        if source is None:
+            raise UsageError(
+                "metric 'nlg[conv=r2gen]' rebuilds R2Gen's vocabulary from the evaluated dataset's train "
+                "reports, but none are available here; score through `bench run`/`bench score` on a dataset "
+                "with a train split"
+            )
+        vocab = self._vocab
+        if (vocab is None or self._vocab_source is not source
+                or (vocab.cleaner, vocab.threshold) != (settings.cleaner, settings.threshold)):
+            try:
+                reports = list(source())
+            except BenchError as exc:
+                raise UsageError(
+                    f"metric 'nlg[conv=r2gen]' needs the train split of {ctx.dataset or 'the dataset'} "
+                    f"for R2Gen's vocabulary: {exc}"
+                ) from None
+            if not reports:
+                raise UsageError(f"metric 'nlg[conv=r2gen]': the train split of {ctx.dataset} has no reports")
+            vocab = Vocabulary.from_reports(reports, cleaner=settings.cleaner, threshold=settings.threshold)
+            self._vocab, self._vocab_source = vocab, source
+        return vocab
 
 
 NORMALISERS: dict[str, Callable[[], Normaliser]] = {
@@ -514,8 +600,33 @@ _FAMILIES: tuple[tuple[str, str, str], ...] = (
 
 
 class NLGParams(BaseModel):
+    """``tok=`` picks a text normaliser; ``conv=r2gen`` instead reproduces R2Gen's whole pipeline.
+
+    Unset (None) parameters are left out of the spec, so the default stays ``nlg[tok=ptb]``
+    and the convention is ``nlg[conv=r2gen]`` (plus any explicit override).
+    """
+
     model_config = ConfigDict(extra="forbid")
-    tok: Literal["ptb", "r2gen"] = "ptb"
+    tok: Literal["ptb", "r2gen"] | None = "ptb"
+    conv: Literal["r2gen"] | None = None
+    #: conv=r2gen only; None = R2Gen's value for the evaluated dataset
+    cleaner: Literal["iu_xray", "mimic_cxr"] | None = None
+    threshold: int | None = Field(default=None, ge=1)
+    max_seq_length: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _one_convention(self) -> "NLGParams":
+        conv_only = [k for k in ("cleaner", "threshold", "max_seq_length") if getattr(self, k) is not None]
+        if self.conv is None:
+            if conv_only:
+                raise ValueError(f"{', '.join(conv_only)} only apply with conv=r2gen")
+            if self.tok is None:
+                raise ValueError("tok must be ptb or r2gen")
+            return self
+        if "tok" in self.model_fields_set and self.tok is not None:
+            raise ValueError(f"conv={self.conv} fixes its own text handling; drop tok={self.tok}")
+        self.tok = None
+        return self
 
 
 class NLGScorer(Scorer):
@@ -536,8 +647,20 @@ class NLGScorer(Scorer):
                 self.timeout_s = float(env)
             except ValueError:
                 raise UsageError(f"BENCH_NLG_TIMEOUT={env!r} is not a number of seconds") from None
-        self.normaliser: Normaliser = NORMALISERS[self.params.tok]()
+        self.normaliser: Normaliser = _make_normaliser(self.params)
         self._meteor: MeteorProcess | None = None
+
+    @property
+    def spec(self) -> str:
+        """Like ``Scorer.spec`` but without unset parameters: ``nlg[tok=ptb]``, ``nlg[conv=r2gen]``."""
+        items = sorted(self._set_params().items())
+        return self.name + "[" + ",".join(f"{k}={v}" for k, v in items) + "]"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "params": self._set_params(), "impl": self.impl()}
+
+    def _set_params(self) -> dict[str, Any]:
+        return self.params.model_dump(mode="json", exclude_none=True)
 
     @contextlib.contextmanager
     def session(self) -> Iterator["NLGScorer"]:
@@ -582,6 +705,7 @@ class NLGScorer(Scorer):
         }
         if isinstance(self.normaliser, PTBNormaliser):
             facts["ptb_jar_sha256"] = file_sha256(PTB_JAR) if PTB_JAR.is_file() else None
+        facts.update(self.normaliser.facts())
         return facts
 
     def score(self, study_ids: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
@@ -603,15 +727,15 @@ class NLGScorer(Scorer):
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="meteor"))
             meteor = (self._meteor if self._meteor is not None
                       else stack.enter_context(MeteorProcess(timeout_s=self.timeout_s, java=java)))
-            texts = self.normaliser.normalise([*hyps, *refs], timeout_s=self.timeout_s)
-            hyp_t, ref_t = texts[:n], texts[n:]
+            hyp_t, ref_t, notes = self.normaliser.prepare(hyps, refs, ctx, timeout_s=self.timeout_s)
             advance = ctx.progress("METEOR", n) if ctx.progress else None
             met_future = pool.submit(meteor.score, hyp_t, ref_t, advance)
             res = {i: [h] for i, h in enumerate(hyp_t)}
             gts = {i: [r] for i, r in enumerate(ref_t)}
             bleu_values, bleu_stats = _bleu(gts, res)
             rouge_mean, rouge_items = Rouge().compute_score(gts, res)
-            cider_mean, cider_items, notes = _cider(gts, res)
+            cider_mean, cider_items, cider_notes = _cider(gts, res)
+            notes = [*notes, *cider_notes]
             met = met_future.result()
 
         # all float64 (counts are exact integers far below 2**53): one block, fast to resample
@@ -640,6 +764,14 @@ class NLGScorer(Scorer):
         cider = float(np.mean(arr[:, pos["cider_d"]]))
         ids = [c.id for c in self.columns()]
         return dict(zip(ids, [*bleu, meteor, rouge, cider]))
+
+
+def _make_normaliser(params: NLGParams) -> Normaliser:
+    if params.conv == "r2gen":
+        return R2GenConventionNormaliser(cleaner=params.cleaner, threshold=params.threshold,
+                                         max_seq_length=params.max_seq_length)
+    assert params.tok is not None
+    return NORMALISERS[params.tok]()
 
 
 @functools.lru_cache(maxsize=32)
