@@ -26,7 +26,7 @@ def _direct_pycocoevalcap(refs: dict[str, str], hyps: dict[str, str]) -> dict[st
     out.update({f"bleu{i + 1}[tok=ptb]": b for i, b in enumerate(bleu)})
     meteor = Meteor()
     out["meteor[tok=ptb]"], _ = meteor.compute_score(gts, res)
-    meteor.close()
+    meteor.__del__()  # pycocoevalcap 1.2 closes its METEOR process only there
     out["rouge_l[tok=ptb]"], _ = Rouge().compute_score(gts, res)
     out["cider_d[tok=ptb]"], _ = Cider().compute_score(gts, res)
     return out
