@@ -201,6 +201,8 @@ def score(
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Score the overlap when ids are missing or extra (record marked ineligible).")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Directory for results.json and scores/.")] = None,
+    name: Annotated[str, typer.Option(
+        "--name", help="The system's name in records and leaderboards (e.g. the paper's model name).")] = "external",
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     batch_size: BatchOpt = 16,
@@ -216,7 +218,7 @@ def score(
     with reporter.session():
         out_dir, record = score_file(predictions, dataset=dataset, split=split, metrics=[metrics], opts=opts,
                                      id_col=id_col, text_col=text_col, allow_partial=allow_partial, output=output,
-                                     reporter=reporter, seed=seed)
+                                     reporter=reporter, seed=seed, name=name)
     _print_record(record, out_dir)
 
 
@@ -405,32 +407,56 @@ def data_verify(
         raise typer.Exit(1)
 
 
+#: dataset -> (module, prepare function); each writes under <data-root>/<module.PREPARED_SUBDIR>
+_PREPARERS = {
+    "mimic_cxr/official": ("bench.datasets.mimic_cxr", "prepare_mimic_cxr"),
+    "mimic_cxr/rexrank": ("bench.datasets.mimic_cxr_rexrank", "prepare_mimic_cxr_rexrank"),
+    "chexpert_plus/rexrank": ("bench.datasets.chexpert_plus_rexrank", "prepare_chexpert_plus_rexrank"),
+}
+_PREPARE_ALIASES = {"mimic_cxr": "mimic_cxr/official"}
+
+
 @data_app.command("prepare")
 @handles_errors
 def data_prepare(
-    dataset: Annotated[str, typer.Argument(help="Dataset to prepare; currently 'mimic_cxr'.")],
-    physionet_root: Annotated[Path, typer.Option("--physionet-root", help="Your MIMIC-CXR(-JPG) 2.0.0 copy.")],
+    dataset: Annotated[str, typer.Argument(
+        help="mimic_cxr (= mimic_cxr/official), mimic_cxr/rexrank or chexpert_plus/rexrank.")],
+    source: Annotated[Path, typer.Option(
+        "--physionet-root", "--source",
+        help="Your credentialed copy: MIMIC-CXR(-JPG) 2.0.0, or the CheXpert Plus folder.")],
     out_dir: Annotated[Optional[Path], typer.Option(
-        "--out", help="Where to write the prepared references (default: <data-root>/mimic_cxr/official).")] = None,
+        "--out", help="Where to write the prepared references (default: a subfolder of --data-root).")] = None,
     data_root: DataRootOpt = None,
+    rexrank_json: Annotated[Optional[Path], typer.Option(
+        "--rexrank-json", help="mimic_cxr/rexrank only: use ReXrank's own reference text from this JSON.")] = None,
     check_counts: Annotated[bool, typer.Option(
         "--check-counts/--no-check-counts", help="Require the published study/image counts.")] = True,
     progress: ProgressOpt = True,
 ) -> None:
-    """Build local reference files from credentialed data (never leaves your machine)."""
+    """Build local reference files from credentialed data (they never leave your data root)."""
+    import importlib
+
     from bench.errors import UsageError
 
-    if dataset not in {"mimic_cxr", "mimic_cxr/official"}:
-        raise UsageError(f"`bench data prepare` knows 'mimic_cxr'; got {dataset!r}")
-    from bench.datasets.mimic_cxr import PREPARED_SUBDIR, prepare_mimic_cxr
-
-    target = out_dir or ((data_root / PREPARED_SUBDIR) if data_root else None)
+    name = _PREPARE_ALIASES.get(dataset, dataset)
+    if name not in _PREPARERS:
+        raise UsageError(f"`bench data prepare` knows {', '.join(['mimic_cxr', *_PREPARERS])}; got {dataset!r}")
+    if rexrank_json is not None and name != "mimic_cxr/rexrank":
+        raise UsageError("--rexrank-json applies to mimic_cxr/rexrank only")
+    module_name, fn_name = _PREPARERS[name]
+    module = importlib.import_module(module_name)
+    target = out_dir or ((data_root / module.PREPARED_SUBDIR) if data_root else None)
     if target is None:
         raise UsageError("say where to write the prepared data: --out DIR or --data-root DIR")
+    kwargs: dict[str, Any] = {"check_counts": check_counts}
+    if rexrank_json is not None:
+        kwargs["rexrank_json"] = rexrank_json
     reporter = _reporter(progress)
     with reporter.session():
-        report = prepare_mimic_cxr(physionet_root, target, check_counts=check_counts, progress=reporter.task)
-    out.print(report.summary() if hasattr(report, "summary") else str(report), soft_wrap=True, highlight=False, markup=False)
+        if name != "chexpert_plus/rexrank":  # the CheXpert Plus table is one CSV: nothing to show
+            kwargs["progress"] = reporter.task
+        report = getattr(module, fn_name)(source, target, **kwargs)
+    out.print(report.summary(), soft_wrap=True, highlight=False, markup=False)
 
 
 def _mount_subcommands() -> None:

@@ -533,7 +533,7 @@ def run(spec: RunSpec, opts: RunOptions, reporter: ProgressReporter | None = Non
 def score_file(predictions_file: Path, *, dataset: str, split: str, metrics: Sequence[str], opts: RunOptions,
                id_col: str = "study_id", text_col: str = "report", allow_partial: bool = False,
                output: Path | None = None, reporter: ProgressReporter | None = None,
-               seed: int = 0) -> tuple[Path, ResultsRecord]:
+               seed: int = 0, name: str = "external") -> tuple[Path, ResultsRecord]:
     """``bench score``: someone's predictions file against a manifest split."""
     started = time.time()
     ds = load_dataset(dataset, opts.data_root)
@@ -544,7 +544,7 @@ def score_file(predictions_file: Path, *, dataset: str, split: str, metrics: Seq
     al = align(preds, studies, source=str(predictions_file), allow_partial=allow_partial)
     identity = ds.identity(split)
     file_sha = sha256_file(predictions_file)
-    out_dir = Path(output) if output else Path(opts.runs_dir) / _safe(dataset) / split / "external" / file_sha[:12]
+    out_dir = Path(output) if output else Path(opts.runs_dir) / _safe(dataset) / split / _safe(name) / file_sha[:12]
     out_dir.mkdir(parents=True, exist_ok=True)
     # stage the aligned predictions in our canonical JSONL so the record hashes what was scored
     staged = out_dir / "predictions.jsonl"
@@ -555,7 +555,7 @@ def score_file(predictions_file: Path, *, dataset: str, split: str, metrics: Seq
     gen_fp = sha256_json({"external": file_sha, "dataset": identity})
     record = build_record(
         generation_fp=gen_fp, dataset_identity=identity,
-        generator_block={"name": "external", "origin": "file", "source": str(predictions_file),
+        generator_block={"name": name, "origin": "file", "source": str(predictions_file),
                          "source_sha256": file_sha, "id_col": id_col, "text_col": text_col, "eligible": True},
         run_block={"seed": seed, "batch_size": opts.batch_size, "n_boot": opts.n_boot,
                    "metrics": expand_metric_specs(metrics), "world_size": 1},
