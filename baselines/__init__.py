@@ -10,10 +10,12 @@ BUILTINS: dict[str, str] = {
     "oracle": "baselines.simple:Oracle",
     "knn_image": "baselines.retrieval:KnnImage",
     "anat_attn": "baselines.anat_attn.generate:AnatAttnGenerator",
+    "am_mrg": "baselines.am_mrg.generate:AMMRGGenerator",
 }
 
 #: generators that can be trained with ``bench train --model NAME``: name -> "module:function"
 #: with signature ``train(request: bench.training.TrainRequest) -> pathlib.Path`` (the checkpoint dir)
 TRAINERS: dict[str, str] = {
     "anat_attn": "baselines.anat_attn.train:train",
+    "am_mrg": "baselines.am_mrg.train:train",
 }

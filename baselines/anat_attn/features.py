@@ -4,15 +4,14 @@ The encoder never changes during training (frozen, eval mode), so its patch feat
 a constant: computing them once and memory-mapping them turns every later epoch into adapter +
 GPT-2 work only. A cache directory is named by the hash of everything that determines its content
 (encoder weights, image preprocessing, mask source, the ordered image list with sizes and mtimes);
-any change gives a new directory instead of silently stale features. Rows are filled with a
-``done`` flag each, so a killed build resumes where it stopped, and under ``accelerate launch`` each
-process fills its own rows (i ≡ rank mod world) of the shared files.
+any change gives a new directory instead of silently stale features. Filling (resumable per-row
+``done`` flags, rows sharded across ``accelerate`` processes) is the shared
+``baselines.common.feature_cache``; this module says what a LAnA cache holds and how it is keyed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +21,7 @@ import torch
 
 from baselines.anat_attn.images import load_batch
 from baselines.anat_attn.masks import GridMaskProvider, state_dict_sha256
+from baselines.common.feature_cache import fill_cache
 
 
 @dataclass(frozen=True)
@@ -75,21 +75,6 @@ class FeatureCache:
         return feats, mask
 
 
-def _create(directory: Path, identity: dict[str, Any], n: int, tokens: int, dim: int, grid: int | None, dtype: str) -> None:
-    from numpy.lib.format import open_memmap
-
-    directory.mkdir(parents=True, exist_ok=True)
-    if (directory / "meta.json").is_file():
-        return
-    open_memmap(directory / "features.npy", mode="w+", dtype=np.dtype(dtype), shape=(n, tokens, dim)).flush()
-    if grid is not None:
-        open_memmap(directory / "masks.npy", mode="w+", dtype=np.float32, shape=(n, grid, grid)).flush()
-    open_memmap(directory / "done.npy", mode="w+", dtype=np.bool_, shape=(n,)).flush()
-    tmp = directory / "meta.json.tmp"
-    tmp.write_text(json.dumps(identity, indent=1, sort_keys=True))
-    tmp.replace(directory / "meta.json")
-
-
 @torch.no_grad()
 def build_feature_cache(
     model,
@@ -108,38 +93,22 @@ def build_feature_cache(
 ) -> FeatureCache:
     """Fill (or reuse) the cache for ``items``; returns a read-only view. ``model`` is the unwrapped
     model with its encoder on ``device``; ``barrier`` is ``accelerator.wait_for_everyone``."""
-    identity = cache_identity(model, provider, items, dtype)
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
-    directory = Path(cache_root) / key
     c = model.config
-    grid = c.grid_size if provider is not None else None
-    if process_index == 0:
-        _create(directory, identity, len(items), c.num_image_tokens, c.vision_config.hidden_size, grid, dtype)
-    barrier()
-    features = np.load(directory / "features.npy", mmap_mode="r+")
-    masks = np.load(directory / "masks.npy", mmap_mode="r+") if grid is not None else None
-    done = np.load(directory / "done.npy", mmap_mode="r+")
-    todo = [i for i in range(len(items)) if i % num_processes == process_index and not done[i]]
-    batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
-    iterator = batches
-    if progress and batches:
-        from tqdm.auto import tqdm
+    arrays = {"features": ((c.num_image_tokens, c.vision_config.hidden_size), dtype)}
+    if provider is not None:
+        arrays["masks"] = ((c.grid_size, c.grid_size), "float32")
 
-        iterator = tqdm(batches, desc=desc, unit="batch", leave=False)
-    for rows in iterator:
+    def compute(rows: Sequence[int]) -> dict[str, np.ndarray]:
         paths = [items[i].image for i in rows]
         pixels = load_batch(paths, c, [items[i].study_id for i in rows])
-        feats = model.encode_images(pixels.to(device)).float().cpu().numpy()
-        features[rows] = feats.astype(features.dtype)
-        if masks is not None:
-            masks[rows] = provider.grid_masks(paths, pixels).numpy()
-            masks.flush()
-        features.flush()
-        done[rows] = True
-        done.flush()
-    barrier()
-    if not bool(np.asarray(done).all()):
-        missing = int((~np.asarray(done)).sum())
-        raise RuntimeError(f"feature cache {directory}: {missing} rows were not filled")
-    del features, masks, done
+        out = {"features": model.encode_images(pixels.to(device)).float().cpu().numpy()}
+        if provider is not None:
+            out["masks"] = provider.grid_masks(paths, pixels).numpy()
+        return out
+
+    directory = fill_cache(
+        cache_identity(model, provider, items, dtype), cache_root, len(items), arrays, compute,
+        batch_size=batch_size, process_index=process_index, num_processes=num_processes, barrier=barrier,
+        progress=progress, desc=desc,
+    )
     return FeatureCache(directory)

@@ -28,6 +28,7 @@ from PIL import Image
 
 from bench.errors import DataError, UsageError, WeightsUnavailable
 from baselines.anat_attn.smoothing import masks_to_grid
+from baselines.common.checkpoints import state_dict_sha256
 
 MASK_KINDS = ("auto", "segmenter", "files", "chexmask", "none")
 CHEXMASK_COLUMNS = ("Left Lung", "Right Lung", "Heart")
@@ -248,16 +249,6 @@ class SegmenterMasks(MaskSource):
                 "heart_sha256": state_dict_sha256(self.heart) if self.heart is not None else None,
             }
         return self._fingerprint
-
-
-def state_dict_sha256(module: torch.nn.Module) -> str:
-    """Content hash of a module's weights (names, shapes, dtypes, bytes), device independent."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}\0{tuple(t.shape)}\0{t.dtype}\0".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------ grid-level cache

@@ -3,7 +3,7 @@
 Tests, CLI tests and smoke runs need a real checkpoint directory (config, safetensors, tokenizer,
 segmenters) without the Hub: a 2-layer DINOv3 at 128 px (patch 16 -> 8 x 8 grid, 4 registers), a
 3-layer GPT-2 (the most an 8 x 8 grid supports: the blur's reflect padding must stay below the
-grid) and a byte-level BPE tokenizer trained on the given reports with the ``tokenizers`` library.
+grid) and a byte-level BPE tokenizer trained on the given reports (``baselines.common.bpe_tokenizer``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import DINOv3ConvNextConfig, DINOv3ViTConfig, DINOv3ViTModel, GPT2Config, GPT2LMHeadModel
 from transformers import PreTrainedTokenizerFast
 
 from baselines.anat_attn.model import AnatAttnForReportGeneration
 from baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
+from baselines.common.bpe_tokenizer import train_bpe_tokenizer
 
 EOS = "<|endoftext|>"
 PAD = "<pad>"
@@ -25,17 +25,7 @@ PAD = "<pad>"
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
     """Byte-level BPE (GPT-2's scheme) trained on ``texts``; EOS and a separate PAD token."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[EOS, PAD],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(list(texts), trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=EOS, eos_token=EOS, pad_token=PAD)
+    return train_bpe_tokenizer(texts, vocab_size, eos=EOS, pad=PAD)
 
 
 def tiny_vision_config(image_size: int = 128) -> DINOv3ViTConfig:

@@ -10,23 +10,17 @@ Output directory::
     final/                      weights at the end of training
     feature_cache/              encoder features + grid masks (unless feature_cache_dir is set)
 
-Resume is exact: batches come from a per-epoch permutation seeded by (seed, epoch), dropout is
-re-seeded from (seed, epoch, batch, rank) before every micro-batch, and optimizer / scheduler /
-trainer state are restored — so a run resumed from a mid-way checkpoint ends with the same weights
-as an uninterrupted one.
+The loop itself (schedules, accumulation, clipping, evaluation, early stopping, checkpoints and
+exact resume) is the shared ``baselines.common.trainloop``; this module supplies LAnA's data,
+model set-up, masks and feature cache.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import shutil
 import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -37,6 +31,10 @@ from baselines.anat_attn.features import FeatureCache, ImageItem, build_feature_
 from baselines.anat_attn.images import load_image
 from baselines.anat_attn.masks import GridMaskProvider, build_mask_source
 from baselines.anat_attn.presets import TrainRecipe, resolve_recipe
+from baselines.common.trainloop import (EpochSampler, LossLog, TrainerState, make_optimizer, prepare_run_dir,
+                                        run_training)
+
+__all__ = ["train", "EpochSampler", "LossLog", "TrainerState", "Collator", "ReportDataset", "usable_studies"]
 
 IGNORE_INDEX = -100
 TRAINING_INFO = "anat_attn_training.json"
@@ -81,25 +79,6 @@ def tokenize_reports(tokenizer, studies: Sequence[Study], max_text_tokens: int) 
         ids = tokenizer(study.reference, add_special_tokens=False)["input_ids"] + [eos]
         out.append(Example(study.study_id, Path(study.frontal_image), tuple(ids[:max_text_tokens])))
     return out
-
-
-class EpochSampler(torch.utils.data.Sampler[int]):
-    """A fixed permutation per epoch, seeded by (seed, epoch): resumable without sampler state."""
-
-    def __init__(self, n: int, seed: int, shuffle: bool) -> None:
-        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        if not self.shuffle:
-            return iter(range(self.n))
-        g = torch.Generator().manual_seed(_derive_seed(self.seed, "epoch", self.epoch))
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 class ReportDataset(torch.utils.data.Dataset):
@@ -147,48 +126,6 @@ class Collator:
                 batch[key] = torch.stack([it[key] for it in items])
         batch["image_paths"] = [it["image_path"] for it in items]
         return batch
-
-
-# ------------------------------------------------------------------ state
-@dataclass
-class TrainerState:
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    best_val_loss: float | None = None
-    best_step: int | None = None
-    bad_evals: int = 0
-    last_eval_step: int | None = None
-    stopped_early: bool = False
-    finished: bool = False
-
-
-def _derive_seed(*parts: Any) -> int:
-    digest = hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-
-def _checkpoints(out: Path) -> list[Path]:
-    root = out / "checkpoints"
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.name.startswith("step-") and (p / "trainer_state.json").is_file())
-
-
-class LossLog:
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.path, self.enabled = path, enabled
-
-    def truncate_after(self, step: int) -> None:
-        if not (self.enabled and self.path.is_file()):
-            return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
-        self.path.write_text("".join(line + "\n" for line in kept))
-
-    def write(self, **record: Any) -> None:
-        if self.enabled:
-            with open(self.path, "a") as fh:
-                fh.write(json.dumps(record, sort_keys=True) + "\n")
 
 
 # ------------------------------------------------------------------ model setup
@@ -239,20 +176,6 @@ def _initial_model(recipe: TrainRecipe, train_studies: Sequence[Study], resume_f
     return model, tokenizer, None, None
 
 
-def _make_optimizer(recipe: TrainRecipe, params) -> torch.optim.Optimizer:
-    cls = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=recipe.lr, weight_decay=recipe.weight_decay, betas=(recipe.adam_beta1, recipe.adam_beta2))
-
-
-def _make_scheduler(recipe: TrainRecipe, optimizer, total_steps: int):
-    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
-
-    warmup = int(round(recipe.warmup_ratio * total_steps))
-    if recipe.schedule == "cosine":
-        return get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
-    return get_constant_schedule_with_warmup(optimizer, warmup)
-
-
 # ------------------------------------------------------------------ the loop
 def train(request: TrainRequest) -> Path:
     """Train per preset + overrides; returns the checkpoint directory to evaluate (best by validation
@@ -292,22 +215,7 @@ def train(request: TrainRequest) -> Path:
         "seed": seed,
         "num_processes": accelerator.num_processes,
     }
-    checkpoints = _checkpoints(out)
-    resume_from = checkpoints[-1] if (request.resume and checkpoints) else None
-    recipe_file = out / "recipe.json"
-    if checkpoints and not request.resume:
-        raise UsageError(f"{out} already holds checkpoints of a run; resume it or choose a new --output")
-    if resume_from is not None and recipe_file.is_file():
-        previous = json.loads(recipe_file.read_text())
-        if previous != identity:
-            diff = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
-            raise UsageError(f"cannot resume {out}: the run differs from the checkpointed one in {diff}")
-    accelerator.wait_for_everyone()  # every rank has compared before the main process rewrites the file
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        recipe_file.write_text(json.dumps(identity, indent=1, sort_keys=True))
-        if resume_from is None:  # a fresh start: no log lines from an earlier, checkpoint-less attempt
-            (out / "loss_log.jsonl").unlink(missing_ok=True)
+    resume_from = prepare_run_dir(out, identity, request.resume, accelerator)
 
     # ---- model, tokenizer, masks ----
     model, tokenizer, bundled, fresh_segmenters = _initial_model(recipe, train_all, resume_from)
@@ -392,62 +300,17 @@ def train(request: TrainRequest) -> Path:
         else None
     )
 
-    optimizer = _make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if val_loader is not None:
-        val_loader = accelerator.prepare(val_loader)
-    cap = recipe.max_batches_per_epoch
-    per_process_cap = math.ceil(cap / accelerator.num_processes) if cap else None
-    batches_per_epoch = min(len(train_loader), per_process_cap) if per_process_cap else len(train_loader)
-    steps_per_epoch = math.ceil(batches_per_epoch / recipe.grad_accum)
-    total_steps = steps_per_epoch * recipe.epochs
-    if recipe.max_steps is not None:
-        total_steps = min(total_steps, recipe.max_steps)
-    scheduler = _make_scheduler(recipe, optimizer, total_steps)
-    accelerator.register_for_checkpointing(scheduler)
+    optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
 
-    state = TrainerState()
-    log = LossLog(out / "loss_log.jsonl", main)
-    if resume_from is not None:
-        accelerator.load_state(str(resume_from / "accelerate"))
-        state = TrainerState(**json.loads((resume_from / "trainer_state.json").read_text()))
-        log.truncate_after(state.step)
-        log.write(event="resume", step=state.step, checkpoint=resume_from.name)
-    else:
-        log.write(event="start", step=0, preset=preset_name, total_steps=total_steps, cache_seconds=cache_seconds)
-
-    unwrapped = accelerator.unwrap_model(model)
-
-    def evaluate() -> float | None:
-        if val_loader is None:
-            return None
-        model.eval()
-        total = torch.zeros(2, dtype=torch.float64, device=device)
-        with torch.no_grad():
-            for batch in val_loader:
-                out_ = model(**_model_inputs(batch, unwrapped, provider))
-                tokens = batch["attention_mask"].sum()
-                total += torch.stack([out_.loss.double() * tokens, tokens.double()])
-        total = accelerator.reduce(total, reduction="sum")
-        model.train()
-        return float(total[0] / total[1].clamp_min(1))
-
-    def save_model(directory: Path, info: dict[str, Any]) -> None:
-        tmp = directory.with_name(directory.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        unwrapped.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+    def write_model(unwrapped, directory: Path) -> None:
+        unwrapped.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
         if segmenters_to_bundle is not None:
-            segmenters_to_bundle.lung.save_pretrained(tmp / "segmenters" / "lung")
+            segmenters_to_bundle.lung.save_pretrained(directory / "segmenters" / "lung")
             if segmenters_to_bundle.heart is not None:
-                segmenters_to_bundle.heart.save_pretrained(tmp / "segmenters" / "heart")
-        (tmp / TRAINING_INFO).write_text(json.dumps(info, indent=1, sort_keys=True))
-        if directory.exists():
-            shutil.rmtree(directory)
-        tmp.replace(directory)
+                segmenters_to_bundle.heart.save_pretrained(directory / "segmenters" / "heart")
 
-    def training_info(kind: str) -> dict[str, Any]:
+    def training_info(kind: str, state: TrainerState) -> dict[str, Any]:
         masks = provider.fingerprint() if provider is not None else None
         return {
             "kind": kind,
@@ -461,112 +324,23 @@ def train(request: TrainRequest) -> Path:
             "skipped_studies": skipped,
         }
 
-    def save_checkpoint() -> None:
-        accelerator.wait_for_everyone()
-        final = out / "checkpoints" / f"step-{state.step:08d}"
-        tmp = final.with_name(final.name + ".tmp")
-        if main and tmp.exists():
-            shutil.rmtree(tmp)
-        accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp / "accelerate"))
-        if main:
-            save_model(tmp / "model", training_info("checkpoint"))
-            (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=1))
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.replace(final)
-            for old in _checkpoints(out)[: -recipe.keep_checkpoints]:
-                shutil.rmtree(old, ignore_errors=True)
-        accelerator.wait_for_everyone()
-
-    def after_eval(val_loss: float | None) -> None:
-        if val_loss is None:
-            return
-        improved = state.best_val_loss is None or val_loss < state.best_val_loss - recipe.min_delta
-        if improved:
-            state.best_val_loss, state.best_step, state.bad_evals = val_loss, state.step, 0
-            if main:
-                save_model(out / "best", training_info("best"))
-        else:
-            state.bad_evals += 1
-            if recipe.patience is not None and state.bad_evals >= recipe.patience:
-                state.stopped_early = True
-        state.last_eval_step = state.step
-        log.write(event="eval", step=state.step, val_loss=val_loss, best_val_loss=state.best_val_loss)
-
-    model.train()
-    rank = accelerator.process_index
-    while not (state.finished or state.stopped_early) and state.epoch < recipe.epochs and state.step < total_steps:
-        epoch = state.epoch
-        epoch_started = time.perf_counter()
-        train_loader.set_epoch(epoch)
-        start = state.batch_in_epoch
-        loader = accelerator.skip_first_batches(train_loader, start) if start else train_loader
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=batches_per_epoch, initial=start, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch")
-        running, micro_losses = 0.0, []
-        for index, batch in enumerate(loader, start=start):
-            if index >= batches_per_epoch:
-                break
-            group_start = index - index % recipe.grad_accum
-            group_size = min(recipe.grad_accum, batches_per_epoch - group_start)
-            last_micro = index == group_start + group_size - 1
-            torch.manual_seed(_derive_seed(seed, "dropout", epoch, index, rank))
-            with nullcontext() if last_micro else accelerator.no_sync(model):
-                loss = model(**_model_inputs(batch, unwrapped, provider)).loss
-                accelerator.backward(loss / group_size)
-            micro_losses.append(loss.detach())
-            if bar is not None:
-                bar.update(1)
-            if not last_micro:
-                continue
-            if recipe.grad_clip is not None:
-                accelerator.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = accelerator.reduce(torch.stack(micro_losses).mean(), reduction="mean").item()
-            micro_losses = []
-            state.step += 1
-            state.batch_in_epoch = index + 1
-            running = step_loss
-            log.write(event="step", step=state.step, epoch=epoch, loss=step_loss, lr=scheduler.get_last_lr()[0])
-            if bar is not None:
-                bar.set_postfix(loss=f"{running:.3f}", step=state.step)
-            if recipe.eval_every_steps and state.step % recipe.eval_every_steps == 0:
-                after_eval(evaluate())
-            at_end = state.step >= total_steps or state.stopped_early
-            if recipe.save_every_steps and state.step % recipe.save_every_steps == 0 and not at_end:
-                save_checkpoint()
-            if at_end:
-                break
-        if bar is not None:
-            bar.close()
-        epoch_done = state.batch_in_epoch >= batches_per_epoch
-        if epoch_done:
-            state.epoch, state.batch_in_epoch = epoch + 1, 0
-        log.write(
-            event="epoch", step=state.step, epoch=epoch, seconds=time.perf_counter() - epoch_started,
-            complete=epoch_done,
-        )
-        if epoch_done and not recipe.eval_every_steps:
-            after_eval(evaluate())
-        if state.step >= total_steps or state.epoch >= recipe.epochs:
-            state.finished = True
-        if epoch_done and not recipe.save_every_steps and not (state.finished or state.stopped_early):
-            save_checkpoint()
-
-    state.finished = True
-    if val_loader is not None and state.last_eval_step != state.step:
-        after_eval(evaluate())
-    save_checkpoint()
-    if main:
-        save_model(out / "final", training_info("final"))
-        log.write(event="end", step=state.step, best_val_loss=state.best_val_loss, stopped_early=state.stopped_early)
-    accelerator.wait_for_everyone()
+    run_training(
+        accelerator=accelerator,
+        model=model,
+        optimizer=optimizer,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        settings=recipe,
+        out=out,
+        seed=seed,
+        resume_from=resume_from,
+        progress=progress,
+        compute_loss=lambda model_, unwrapped, batch: model_(**_model_inputs(batch, unwrapped, provider)).loss,
+        write_model=write_model,
+        training_info=training_info,
+        info_name=TRAINING_INFO,
+        start_fields={"preset": preset_name, "cache_seconds": cache_seconds},
+    )
     return out / "best" if (out / "best").is_dir() else out / "final"
 
 
