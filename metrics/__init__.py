@@ -8,10 +8,17 @@ under different conventions never share a column.
 BUILTINS: dict[str, str] = {
     "nlg": "metrics.nlg:NLGScorer",
     "chexpert_rules": "metrics.chexpert_rules:CheXpertRulesScorer",
+    "chexbert": "metrics.chexbert:CheXbertScorer",
+    "radgraph": "metrics.radgraph:RadGraphScorer",
+    "bleu2_rexrank": "metrics.bleu2_fast:Bleu2RexrankScorer",
+    "bertscore": "metrics.bertscore:BertScoreScorer",
+    "sembscore": "metrics.sembscore:SembScoreScorer",
+    "radcliq_v1": "metrics.radcliq:RadCliQScorer",
 }
 
 #: what ``--metrics default`` expands to (a named, versioned suite)
 SUITES: dict[str, list[str]] = {
-    "default": ["nlg", "chexpert_rules"],
+    "default": ["nlg", "chexpert_rules", "chexbert", "radgraph"],
     "nlg": ["nlg"],
+    "rexrank": ["bleu2_rexrank", "bertscore", "sembscore", "radgraph[model=radgraph]", "radcliq_v1"],
 }

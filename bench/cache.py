@@ -1,0 +1,387 @@
+"""Content-addressed store of model annotations (CheXbert labels, RadGraph graphs), in sqlite.
+
+Why: the expensive part of clinical metrics is running a model over report texts, and the
+same texts (references, frequent generated reports) recur across runs, systems and
+bootstrap loops. A value is stored once under
+
+    key = sha256(namespace ‖ normaliser id ‖ sha256(normalised text))
+
+where ``namespace`` is the scorer's annotation fingerprint (implementation version,
+checkpoint sha256, annotation-affecting parameters). Values are immutable: a key is never
+rewritten (INSERT OR IGNORE), so a cache can only be wrong if a namespace is wrong. Report
+text itself is never stored, only its hash.
+
+Concurrency: WAL journal, a busy timeout and retries on "database is locked", writes in
+``BEGIN IMMEDIATE`` transactions; each process opens its own connection (re-opened after a
+fork). Two processes writing at once do not corrupt the file.
+
+stdlib only (plus platformdirs), so ``bench`` stays light.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import random
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+SCHEMA_VERSION = 1
+DB_NAME = "annotations.sqlite"
+ENV_DIR = "BENCH_CACHE_DIR"
+_BUSY_TIMEOUT_MS = 30_000
+_RETRIES = 8
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS annotations (key TEXT PRIMARY KEY, namespace TEXT NOT NULL, "
+    "normaliser TEXT NOT NULL, text_hash TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS annotations_namespace ON annotations(namespace)",
+    # one row per lookup, so `bench cache stats` can show that a second scoring annotated nothing
+    "CREATE TABLE IF NOT EXISTS lookups (id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL, "
+    "at REAL NOT NULL, pid INTEGER NOT NULL, hits INTEGER NOT NULL, misses INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS lookups_namespace ON lookups(namespace)",
+)
+
+
+# ---- text normalisers: which texts are "the same" for an annotator ----------------------
+
+def _collapse_whitespace(text: str) -> str:
+    # f1chexbert's tokenize(): strip, newlines -> space, \s+ -> space, strip
+    return re.sub(r"\s+", " ", text.strip()).strip()
+
+
+NORMALISERS: dict[str, Callable[[str], str]] = {
+    "none": lambda text: text,
+    "ws": _collapse_whitespace,
+}
+
+
+def normalise(text: str, normaliser: str) -> str:
+    try:
+        return NORMALISERS[normaliser](text)
+    except KeyError:
+        raise ValueError(f"unknown text normaliser {normaliser!r}; known: {sorted(NORMALISERS)}") from None
+
+
+def text_hash(text: str) -> str:
+    """sha256 of the UTF-8 text (after normalisation, if any)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def cache_key(namespace: str, normaliser: str, text_sha256: str) -> str:
+    return hashlib.sha256(f"{namespace}\x00{normaliser}\x00{text_sha256}".encode("utf-8")).hexdigest()
+
+
+def _encode(value: Any, namespace: str) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"annotation for namespace {namespace!r} is not JSON-serialisable: {exc}") from None
+
+
+def default_path() -> Path:
+    """``$BENCH_CACHE_DIR/annotations.sqlite`` or ``user_cache_dir("rrg-bench")/annotations.sqlite``."""
+    env = os.environ.get(ENV_DIR)
+    if env:
+        return Path(env).expanduser() / DB_NAME
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("rrg-bench")) / DB_NAME
+
+
+class CacheError(BenchError):
+    """The cache file cannot be opened or an import file is malformed."""
+
+
+class AnnotationCache:
+    """The annotation store. ``path`` may be a file, a directory, or None (default location)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        if path is None:
+            path = default_path()
+        path = Path(path).expanduser()
+        if path.is_dir():
+            path = path / DB_NAME
+        self.path = path
+        self.hits = 0  # unique texts found, this process
+        self.misses = 0  # unique texts not found, this process
+        self._conn: sqlite3.Connection | None = None
+        self._pid: int | None = None
+        self._lock = threading.RLock()
+        self._connect()
+
+    # -- connection --------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        # after a fork the parent's connection must not be used (nor closed) by the child
+        self._conn = None
+        conn: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._retry(lambda: self._init_schema(conn))
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            raise CacheError(f"annotation cache {self.path}: cannot open ({exc}); move the file away "
+                             f"or point {ENV_DIR} elsewhere (annotations are recomputed on demand)") from None
+        except OSError as exc:
+            raise CacheError(f"annotation cache {self.path}: cannot create ({exc}); "
+                             f"set {ENV_DIR} to a writable directory") from None
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    @staticmethod
+    def _init_schema(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta(name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"schema version {row[0]}, this harness reads {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _retry(fn: Callable[[], Any]) -> Any:
+        """Run ``fn``, retrying with jittered backoff while another process holds the lock."""
+        for attempt in range(_RETRIES):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                msg = str(exc).lower()
+                if ("locked" not in msg and "busy" not in msg) or attempt == _RETRIES - 1:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _write_retrying(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        def attempt() -> Any:
+            with self._write() as conn:
+                return fn(conn)
+
+        with self._lock:
+            return self._retry(attempt)
+
+    # -- public API ----------------------------------------------------------------------
+
+    def get_many(self, namespace: str, text_hashes: Sequence[str], *, normaliser: str = "none") -> dict[str, Any]:
+        """Stored values for the given text hashes (missing ones are absent from the dict).
+
+        Records one lookup (unique hashes found / not found) for ``stats``.
+        """
+        unique = list(dict.fromkeys(text_hashes))
+        keys = {cache_key(namespace, normaliser, h): h for h in unique}
+        found: dict[str, Any] = {}
+        with self._lock:
+            conn = self._connect()
+            key_list = list(keys)
+            for start in range(0, len(key_list), 500):
+                chunk = key_list[start:start + 500]
+                rows = self._retry(lambda: conn.execute(
+                    f"SELECT key, value FROM annotations WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall())
+                for key, value in rows:
+                    found[keys[key]] = json.loads(value)
+        hits, misses = len(found), len(unique) - len(found)
+        self.hits += hits
+        self.misses += misses
+        if unique:
+            self._write_retrying(lambda c: c.execute(
+                "INSERT INTO lookups(namespace, at, pid, hits, misses) VALUES (?, ?, ?, ?, ?)",
+                (namespace, time.time(), os.getpid(), hits, misses)))
+        return found
+
+    def put_many(self, namespace: str, items: dict[str, Any], *, normaliser: str = "none") -> None:
+        """Store ``{text_hash: value}``; existing keys keep their value (values are immutable)."""
+        now = time.time()
+        rows = [(cache_key(namespace, normaliser, h), namespace, normaliser, h, _encode(v, namespace), now)
+                for h, v in items.items()]
+        if not rows:
+            return
+        self._write_retrying(lambda c: c.executemany(
+            "INSERT OR IGNORE INTO annotations(key, namespace, normaliser, text_hash, value, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)", rows))
+
+    def stats(self) -> dict[str, Any]:
+        """Entries per namespace, lifetime and last-lookup hit/miss counts, file size, this process."""
+        with self._lock:
+            conn = self._connect()
+            entries = dict(conn.execute(
+                "SELECT namespace, COUNT(*) FROM annotations GROUP BY namespace").fetchall())
+            totals = {ns: (h, m, n) for ns, h, m, n in conn.execute(
+                "SELECT namespace, SUM(hits), SUM(misses), COUNT(*) FROM lookups GROUP BY namespace")}
+            last = {ns: (at, h, m) for ns, at, h, m in conn.execute(
+                "SELECT l.namespace, l.at, l.hits, l.misses FROM lookups l "
+                "JOIN (SELECT namespace, MAX(id) AS id FROM lookups GROUP BY namespace) x ON l.id = x.id")}
+        namespaces = {}
+        for ns in sorted(set(entries) | set(totals)):
+            h, m, n = totals.get(ns, (0, 0, 0))
+            at, lh, lm = last.get(ns, (None, 0, 0))
+            namespaces[ns] = {"entries": entries.get(ns, 0), "lookups": n, "hits": h or 0, "misses": m or 0,
+                              "last_lookup": {"at": at, "hits": lh, "misses": lm}}
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+                   if p.exists())
+        return {"path": str(self.path), "file_size": size, "namespaces": namespaces,
+                "process": {"hits": self.hits, "misses": self.misses}}
+
+    def verify(self) -> list[str]:
+        """Problems found: sqlite integrity, keys that do not match their row, undecodable values."""
+        problems: list[str] = []
+        with self._lock:
+            conn = self._connect()
+            integrity = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+            if integrity != ["ok"]:
+                problems.extend(f"sqlite integrity: {msg}" for msg in integrity)
+            for key, ns, norm, h, value in conn.execute(
+                    "SELECT key, namespace, normaliser, text_hash, value FROM annotations"):
+                if cache_key(ns, norm, h) != key:
+                    problems.append(f"row {key[:16]}…: key does not match sha256(namespace ‖ normaliser ‖ text hash) "
+                                    f"(namespace {ns!r})")
+                try:
+                    json.loads(value)
+                except ValueError as exc:
+                    problems.append(f"row {key[:16]}… (namespace {ns!r}): undecodable value ({exc})")
+        return problems
+
+    def export(self, path: Path | str, namespace: str | None = None) -> int:
+        """Write rows as JSON Lines (gzip if the name ends in .gz); returns the row count."""
+        path = Path(path)
+        opener = gzip.open if path.suffix == ".gz" else open
+        n = 0
+        with self._lock:
+            conn = self._connect()
+            query = "SELECT key, namespace, normaliser, text_hash, value FROM annotations"
+            args: tuple[Any, ...] = ()
+            if namespace is not None:
+                query += " WHERE namespace = ?"
+                args = (namespace,)
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+            with opener(tmp, "wt", encoding="utf-8") as out:
+                for key, ns, norm, h, value in conn.execute(query + " ORDER BY namespace, key", args):
+                    out.write(json.dumps({"key": key, "namespace": ns, "normaliser": norm, "text_hash": h,
+                                          "value": json.loads(value)}, sort_keys=True) + "\n")
+                    n += 1
+            os.replace(tmp, path)
+        return n
+
+    def import_(self, path: Path | str) -> int:
+        """Add the rows of an ``export`` file; returns how many were new. Keys are re-checked."""
+        path = Path(path)
+        opener = gzip.open if path.suffix == ".gz" else open
+        rows = []
+        now = time.time()
+        try:
+            with opener(path, "rt", encoding="utf-8") as src:
+                for lineno, line in enumerate(src, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = json.loads(line)
+                        key, ns, norm, h = rec["key"], rec["namespace"], rec["normaliser"], rec["text_hash"]
+                        value = _encode(rec["value"], ns)
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise CacheError(f"{path}:{lineno}: not a cache export row ({exc})") from None
+                    if cache_key(ns, norm, h) != key:
+                        raise CacheError(f"{path}:{lineno}: key does not match its namespace/normaliser/text hash; "
+                                         f"the file is corrupt or was edited")
+                    rows.append((key, ns, norm, h, value, now))
+        except OSError as exc:
+            raise CacheError(f"{path}: cannot read ({exc})") from None
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany("INSERT OR IGNORE INTO annotations(key, namespace, normaliser, text_hash, value, "
+                             "created) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            return conn.total_changes - before
+
+        return int(self._write_retrying(insert))
+
+    def clear(self, namespace: str | None = None) -> int:
+        """Delete the annotations (and lookup counters) of one namespace or all; returns rows deleted."""
+        def delete(conn: sqlite3.Connection) -> int:
+            if namespace is None:
+                n = conn.execute("DELETE FROM annotations").rowcount
+                conn.execute("DELETE FROM lookups")
+            else:
+                n = conn.execute("DELETE FROM annotations WHERE namespace = ?", (namespace,)).rowcount
+                conn.execute("DELETE FROM lookups WHERE namespace = ?", (namespace,))
+            return n
+
+        return int(self._write_retrying(delete))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "AnnotationCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def annotate_cached(cache: AnnotationCache | None, namespace: str, texts: Sequence[str],
+                    annotate: Callable[[list[str]], list[Any]], *,
+                    normaliser: str = "none") -> tuple[list[Any], int, int]:
+    """Values for ``texts`` (aligned), annotating only unique texts not in the cache.
+
+    ``annotate`` is called at most once, with the unique missing texts *after*
+    normalisation, and must return one JSON-serialisable value per text. Values always
+    come back JSON round-tripped (lists, not tuples), so a cold and a warm run return
+    identical objects. Returns (values, hits, misses), counted over unique texts.
+    """
+    normalised = [normalise(t, normaliser) for t in texts]
+    hashes = [text_hash(t) for t in normalised]
+    first: dict[str, str] = {}
+    for h, t in zip(hashes, normalised):
+        first.setdefault(h, t)
+    unique = list(first)
+    found = cache.get_many(namespace, unique, normaliser=normaliser) if cache is not None else {}
+    missing = [h for h in unique if h not in found]
+    if missing:
+        fresh = annotate([first[h] for h in missing])
+        if len(fresh) != len(missing):
+            raise RuntimeError(f"annotator for {namespace!r} returned {len(fresh)} values for {len(missing)} texts")
+        new = {h: json.loads(_encode(v, namespace)) for h, v in zip(missing, fresh)}
+        if cache is not None:
+            cache.put_many(namespace, new, normaliser=normaliser)
+        found.update(new)
+    return [found[h] for h in hashes], len(unique) - len(missing), len(missing)
