@@ -11,6 +11,7 @@ BUILTINS: dict[str, str] = {
     "knn_image": "baselines.retrieval:KnnImage",
     "anat_attn": "baselines.anat_attn.generate:AnatAttnGenerator",
     "am_mrg": "baselines.am_mrg.generate:AMMRGGenerator",
+    "s2d_align": "baselines.s2d_align.generate:S2DAlignGenerator",
 }
 
 #: generators that can be trained with ``bench train --model NAME``: name -> "module:function"
@@ -18,4 +19,5 @@ BUILTINS: dict[str, str] = {
 TRAINERS: dict[str, str] = {
     "anat_attn": "baselines.anat_attn.train:train",
     "am_mrg": "baselines.am_mrg.train:train",
+    "s2d_align": "baselines.s2d_align.train:train",
 }

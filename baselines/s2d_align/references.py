@@ -1,0 +1,96 @@
+"""Stage 2's instance-level guidance: top-k train reports retrieved by image-embedding similarity.
+
+The index *is* knn_image's (``baselines.retrieval.KnnImage``: its encoders, embedding cache, L2
+normalisation and train-split index); this module only asks it for the k best neighbours instead of
+one voted report. Two guarantees, tested: the index holds studies of the train split only (and
+never the test split), and a study is never its own reference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baselines.image_io import file_sha256
+from baselines.retrieval import KnnImage, l2_normalise
+from bench.errors import DataError, UsageError
+from bench.generator import GeneratorContext
+from bench.types import Study
+
+INDEX_FILE = "reference_index.json"
+
+
+def save_index_ids(directory: Path, dataset: str, split: str, study_ids: Sequence[str]) -> None:
+    """The train studies a checkpoint retrieved from, so inference searches the same database."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    (Path(directory) / INDEX_FILE).write_text(json.dumps({"dataset": dataset, "split": split,
+                                                          "study_ids": list(study_ids)}))
+
+
+def index_studies(directory: Path, dataset: str, train: Sequence[Study]) -> tuple[list[Study], str]:
+    """The run's train studies to index: the checkpoint's own reference database when the run uses
+    the dataset it was trained on (every id must be there), else the run's whole train split."""
+    path = Path(directory) / INDEX_FILE
+    if not path.is_file():
+        return list(train), "run train split (checkpoint names no index)"
+    saved = json.loads(path.read_text())
+    if saved["dataset"] != dataset:
+        return list(train), f"run train split (checkpoint index is of {saved['dataset']})"
+    by_id = {s.study_id: s for s in train}
+    missing = [i for i in saved["study_ids"] if i not in by_id]
+    if missing:
+        raise DataError(f"s2d_align: {len(missing)} reference studies of the checkpoint ({path}) are not in the "
+                        f"{dataset} train split, e.g. {', '.join(missing[:3])}")
+    return [by_id[i] for i in saved["study_ids"]], "checkpoint's training index"
+
+
+class ReferenceIndex:
+    def __init__(self, train: Sequence[Study], *, split: str = "train", encoder: str = "pixel",
+                 revision: str | None = None, image: str = "frontal", device: str = "cpu",
+                 cache_dir: Path | None = None, batch_size: int = 16, dataset: str = "") -> None:
+        if split == "test":
+            raise UsageError("s2d_align: reference reports are retrieved from a train split, never from 'test'")
+        wrong = [s.study_id for s in train if s.split != split]
+        if wrong:
+            raise UsageError(f"s2d_align: {len(wrong)} studies given to the reference index are not from split "
+                             f"{split!r}, e.g. {', '.join(wrong[:3])}")
+        self.split = split
+        self._knn = KnnImage(encoder=encoder, revision=revision, image=image)
+        studies = list(train)
+        self._knn.setup(GeneratorContext(dataset=dataset, split=split, device=device, batch_size=batch_size,
+                                         train_studies=lambda: studies, cache_dir=cache_dir, progress=False))
+
+    @property
+    def study_ids(self) -> list[str]:
+        return list(self._knn._train_ids)
+
+    def neighbours(self, queries: Sequence[Study], k: int) -> list[list[tuple[str, str]]]:
+        """For each query, up to ``k`` (study id, report) of the most similar train images, best
+        first (ties: earlier train study), the query itself excluded."""
+        if k <= 0 or not queries:
+            return [[] for _ in queries]
+        knn = self._knn
+        paths = [knn._required_path(s) for s in queries]
+        caching = knn._cache.directory is not None
+        shas = [file_sha256(p, s.study_id) if caching else None for p, s in zip(paths, queries)]
+        similarity = l2_normalise(knn._embed(queries, shas, "embedding queries")) @ knn._index.T
+        out = []
+        for row, study in zip(similarity, queries):
+            own = knn._position.get(study.study_id)
+            if own is not None:
+                row[own] = -np.inf
+            available = len(knn._train_ids) - (own is not None)
+            if available <= 0:
+                raise DataError(f"s2d_align: study {study.study_id} is the only indexed study; no reference exists")
+            ranked = np.argsort(-row, kind="stable")[: min(k, available)].tolist()
+            out.append([(knn._train_ids[i], knn._train_texts[i]) for i in ranked])
+        return out
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = self._knn.fingerprint()
+        return {"split": self.split, "encoder": fp.get("encoder_identity"), "train_index": fp.get("train_index"),
+                "selection": "top-k cosine similarity, ties -> earlier train study; the query itself excluded"}

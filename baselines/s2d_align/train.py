@@ -1,0 +1,349 @@
+"""``bench train --model s2d_align --stage 1|2|3``: the shallow-to-deep curriculum on the shared loop.
+
+Stage 1 builds the MLLM (vision encoder -> projector -> memory adapter -> LLM) and trains
+image-report pairing. Stage 2 (``--set init=<stage-1 checkpoint>``) loads *all* of stage 1's
+weights — the memory bank included, never re-drawn — and adds the top-k reference reports retrieved
+from the train split by knn_image's index to every prompt. Stage 3 (``--set init=<stage-2
+checkpoint>``) adds each study's own key phrases as an auxiliary target (phrases-then-report, or a
+multi-label head). Each stage's ``best/`` / ``final/`` is a complete generator checkpoint; the loop
+(schedules, accumulation, evaluation, exact resume, ``loss_log.jsonl``) is
+``baselines.common.trainloop``; ``s2d_align_training.json`` records the hashes that tie a stage to
+the one it started from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from baselines.am_mrg.configuration import ImageConfig
+from baselines.am_mrg.train import check_images_exist, study_images, usable
+from baselines.common.images import load_images
+from baselines.common.trainloop import (
+    EpochSampler,
+    TrainerState,
+    make_optimizer,
+    prepare_run_dir,
+    run_training,
+)
+from baselines.s2d_align.configuration import (
+    MAX_REPORT_TOKENS,
+    NEW_TOKENS,
+    MemoryConfig,
+    S2DAlignConfig,
+    dataset_family,
+    instruction_text,
+    target_text,
+)
+from baselines.s2d_align.keyphrases import (
+    extract_key_phrases,
+    multi_hot,
+    phrase_vocabulary,
+)
+from baselines.s2d_align.model import BANK_KEY, S2DAlign, bank_sha256
+from baselines.s2d_align.presets import S2DRecipe, resolve_recipe
+from bench.errors import DataError, UsageError
+from bench.training import TrainRequest
+from bench.types import Study
+
+TRAINING_INFO = "s2d_align_training.json"
+
+
+# ------------------------------------------------------------------ data
+def _splits(request: TrainRequest, recipe: S2DRecipe) -> tuple[list[Study], list[Study], dict[str, int]]:
+    if request.train_split == "test":
+        raise UsageError("s2d_align never trains (or retrieves references) on the test split; use --train-split train")
+    train, skipped = usable(request.dataset.studies(request.train_split), recipe.images, request.train_split)
+    if request.limit is not None:
+        train = train[: request.limit]
+    if not train:
+        raise DataError(f"{request.dataset.name}/{request.train_split}: no study with an image and a report")
+    check_images_exist(train, recipe.images, request.train_split)
+    val: list[Study] = []
+    if request.val_split and request.val_split != "test" and \
+            request.val_split in getattr(request.dataset, "splits", (request.val_split,)):
+        val, _ = usable(request.dataset.studies(request.val_split), recipe.images, request.val_split)
+        if recipe.val_limit is not None:
+            val = val[: recipe.val_limit]
+        check_images_exist(val, recipe.images, request.val_split)
+    return train, val, skipped
+
+
+def clip_text(tokenizer, text: str, max_tokens: int) -> str:
+    """``text`` cut to its first ``max_tokens`` tokens (a reference report's prompt budget)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return text if len(ids) <= max_tokens else tokenizer.decode(ids[:max_tokens]).strip()
+
+
+def reference_tails(config: S2DAlignConfig, tokenizer, neighbours: Sequence[Sequence[tuple[str, str]]]) -> list[str]:
+    """The prompt text after the visual tokens for each study, given its retrieved (id, report) pairs."""
+    return [instruction_text(config, [clip_text(tokenizer, r, config.max_reference_tokens) for _, r in refs])
+            for refs in neighbours]
+
+
+@dataclass(frozen=True)
+class Example:
+    study_id: str
+    images: tuple[Path, ...]
+    tail: str
+    target: tuple[int, ...]
+    phrases: tuple[float, ...] = ()
+    references: tuple[str, ...] = ()  # retrieved study ids (provenance, tests)
+    key_phrases: tuple[str, ...] = ()
+
+
+class Examples(torch.utils.data.Dataset):
+    def __init__(self, examples: list[Example], image: ImageConfig) -> None:
+        self.examples, self.image = examples, image
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ex, c = self.examples[index], self.image
+        return {"tail": ex.tail, "target": ex.target, "phrases": ex.phrases,
+                "pixel_values": load_images(ex.images, c.size, c.mean, c.std, c.resample, [ex.study_id] * len(ex.images))}
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    batch = {"tails": [it["tail"] for it in items], "targets": [it["target"] for it in items],
+             "pixel_values": torch.cat([it["pixel_values"] for it in items]),
+             "image_counts": [int(it["pixel_values"].shape[0]) for it in items],
+             "attention_mask": torch.tensor([len(it["target"]) for it in items])}  # token weight for evaluation
+    if items[0]["phrases"]:
+        batch["phrase_targets"] = torch.tensor([it["phrases"] for it in items], dtype=torch.float32)
+    return batch
+
+
+def build_examples(config: S2DAlignConfig, tokenizer, studies: Sequence[Study], neighbours, phrases) -> list[Example]:
+    tails = reference_tails(config, tokenizer, neighbours)
+    out = []
+    for s, tail, refs, ps in zip(studies, tails, neighbours, phrases):
+        # the report keeps its full token budget; prefix-mode phrases come on top of it
+        report_ids = tokenizer(s.reference, add_special_tokens=False)["input_ids"][: config.max_report_tokens]
+        head = target_text(config, "", list(ps))
+        ids = (tokenizer(head.rstrip(), add_special_tokens=False)["input_ids"] + tokenizer(
+            " " + tokenizer.decode(report_ids), add_special_tokens=False)["input_ids"]) if head else report_ids
+        vec = tuple(multi_hot(ps, config.phrase_vocab)) if config.keyphrase_target == "head" else ()
+        out.append(Example(s.study_id, study_images(s, config.images), tail, tuple(ids) + (tokenizer.eos_token_id,),
+                           vec, tuple(r for r, _ in refs), tuple(ps)))
+    return out
+
+
+# ------------------------------------------------------------------ model
+def trained_state_sha256(model: S2DAlign) -> str:
+    """Hash of everything a stage trains or carries (non-LLM weights incl. the memory bank, LoRA
+    adapters, modules_to_save), without a stage-3 phrase head: equal across a stage boundary."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        if name.startswith("keyphrase_head."):
+            continue
+        if name.startswith("llm.") and "lora_" not in name and "modules_to_save" not in name:
+            continue
+        t = t.detach().float().cpu().contiguous()
+        h.update(name.encode() + t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _fresh_model(request: TrainRequest, recipe: S2DRecipe, train: list[Study]) -> tuple[S2DAlign, Any, bool]:
+    from baselines.am_mrg.loading import llm_sha256, load_llm
+    from baselines.am_mrg.model import apply_lora, torch_dtype
+
+    family = dataset_family(request.dataset.name)
+    min_new, max_new = NEW_TOKENS[family]
+    common = dict(
+        projector=recipe.projector, images=recipe.images, llm_dtype=recipe.llm_dtype, lora=recipe.lora,
+        memory=MemoryConfig(slots=recipe.memory_slots, heads=recipe.memory_heads, output=recipe.memory_output,
+                            trainable=recipe.memory_trainable),
+        max_report_tokens=recipe.max_report_tokens or MAX_REPORT_TOKENS[family],
+        min_new_tokens=recipe.min_new_tokens if recipe.min_new_tokens is not None else min_new,
+        max_new_tokens=recipe.max_new_tokens if recipe.max_new_tokens is not None else max_new,
+    )
+    torch.manual_seed(request.seed)
+    pretrained = None
+    if recipe.tiny:
+        from baselines.s2d_align.tiny import (
+            build_tiny_llm,
+            tiny_vision_config,
+            train_tokenizer,
+        )
+
+        tokenizer = train_tokenizer((s.reference for s in train), recipe.tiny_vocab_size)
+        llm = build_tiny_llm(tokenizer, request.seed)
+        config = S2DAlignConfig(vision_config=tiny_vision_config(recipe.tiny_image_size),
+                                image=ImageConfig(size=recipe.tiny_image_size), llm="llm", **common)
+        bundle = True
+    else:
+        from transformers import AutoModel, AutoTokenizer
+
+        from baselines.am_mrg.train import _image_config
+
+        tokenizer = AutoTokenizer.from_pretrained(recipe.llm, revision=recipe.llm_revision)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token  # labels come from the mask
+        llm = load_llm(recipe.llm, recipe.llm_revision, torch_dtype(recipe.llm_dtype))
+        loaded = AutoModel.from_pretrained(recipe.vision_model, revision=recipe.vision_revision)
+        if hasattr(loaded, "vision_model") and hasattr(loaded.config, "vision_config"):  # CLIP/SigLIP: vision tower
+            vision = loaded.config.vision_config.to_dict()
+            pretrained = {f"vision_model.{k}": v for k, v in loaded.vision_model.state_dict().items()}
+        else:
+            vision, pretrained = loaded.config.to_dict(), loaded.state_dict()
+        bundle = recipe.bundle_llm
+        config = S2DAlignConfig(vision_config=vision, image=_image_config(recipe.vision_model, recipe.vision_revision,
+                                                                          vision),
+                                llm="llm" if bundle else recipe.llm, llm_revision=None if bundle else recipe.llm_revision,
+                                llm_sha256="" if bundle else llm_sha256(recipe.llm), **common)
+    model = S2DAlign(config, llm)
+    if pretrained is not None:
+        missing, _ = model.vision_encoder.load_state_dict(pretrained, strict=False)
+        missing = [k for k in missing if "pooler" not in k]
+        if missing:
+            raise UsageError(f"s2d_align: vision_model={recipe.vision_model} lacks weights for {missing[:3]}")
+    if recipe.lora:
+        model.llm = apply_lora(model.llm, recipe.lora_r, recipe.lora_alpha, recipe.lora_dropout, recipe.lora_targets,
+                               recipe.lora_modules_to_save)
+    model.set_tokenizer(tokenizer)
+    return model, tokenizer, bundle
+
+
+def stage_config(previous: S2DAlignConfig, stage: int, recipe: S2DRecipe, dataset: str, split: str) -> S2DAlignConfig:
+    """The next stage's config: the previous architecture, this stage's prompt/target settings."""
+    refs = recipe.references_k if stage == 2 or (stage == 3 and recipe.stage3_references) else 0
+    return previous.model_copy(update=dict(
+        stage=stage, references_k=refs, max_reference_tokens=recipe.max_reference_tokens,
+        retrieval_encoder=recipe.retrieval_encoder, retrieval_revision=recipe.retrieval_revision,
+        retrieval_image=recipe.retrieval_image,
+        keyphrase_target=recipe.keyphrase_target if stage == 3 else "none",
+        keyphrase_polarity=recipe.keyphrase_polarity, keyphrase_weight=recipe.keyphrase_weight,
+        trained_on={"dataset": dataset, "split": split, "stage": stage, "init": recipe.init},
+    ), deep=True)
+
+
+def _model(request: TrainRequest, recipe: S2DRecipe, train: list[Study], resume_from: Path | None
+           ) -> tuple[S2DAlign, Any, bool, dict[str, Any]]:
+    """(model, tokenizer, bundle_llm, provenance of where the weights came from)."""
+    from baselines.s2d_align.loading import load_model
+
+    stage = int(request.stage)
+    if resume_from is not None:
+        model, tokenizer = load_model(resume_from / "model", trainable_lora=True)
+        return model, tokenizer, (resume_from / "model" / "llm").is_dir(), {"resumed_from": str(resume_from)}
+    if stage == 1:
+        model, tokenizer, bundle = _fresh_model(request, recipe, train)
+        model.config = model.config.model_copy(update=dict(
+            stage=1, trained_on={"dataset": request.dataset.name, "split": request.train_split, "stage": 1}))
+        return model, tokenizer, bundle, {"init": None}
+    init = Path(recipe.init).expanduser().resolve()
+    if not (init / "config.json").is_file():
+        raise UsageError(f"s2d_align: init={recipe.init} is not a checkpoint directory (no config.json)")
+    previous = S2DAlignConfig.load(init)
+    if previous.stage != stage - 1:
+        raise UsageError(f"s2d_align --stage {stage} continues stage {stage - 1}, but init={init} is a stage-"
+                         f"{previous.stage} checkpoint")
+    config = stage_config(previous, stage, recipe, request.dataset.name, request.train_split)
+    model, tokenizer = load_model(init, trainable_lora=True, config=config, allow_missing=("keyphrase_head.",))
+    return model, tokenizer, (init / "llm").is_dir(), {
+        "init": str(init), "init_trained_sha256": trained_state_sha256(model),
+        "init_memory_bank_sha256": bank_sha256(model.state_dict()[BANK_KEY])}
+
+
+# ------------------------------------------------------------------ the curriculum
+def _reference_index(request: TrainRequest, recipe: S2DRecipe, train: list[Study], out: Path, device: str):
+    from baselines.s2d_align.references import ReferenceIndex
+
+    cache = Path(recipe.retrieval_cache_dir).expanduser() if recipe.retrieval_cache_dir else out / "retrieval_cache"
+    return ReferenceIndex(train, split=request.train_split, encoder=recipe.retrieval_encoder,
+                          revision=recipe.retrieval_revision, image=recipe.retrieval_image, device=device,
+                          cache_dir=cache, dataset=request.dataset.name)
+
+
+def prepare_examples(request: TrainRequest, recipe: S2DRecipe, model: S2DAlign, tokenizer, train: list[Study],
+                     val: list[Study], out: Path, device: str) -> tuple[list[Example], list[Example], dict[str, Any]]:
+    """Both splits' examples for the model's stage, and the retrieval / key-phrase provenance.
+    Phrases always come from the study's own report; references from the train index, self excluded."""
+    config = model.config
+    info: dict[str, Any] = {}
+    if config.references_k:
+        index = _reference_index(request, recipe, train, out, device)
+        train_refs, val_refs = index.neighbours(train, config.references_k), index.neighbours(val, config.references_k)
+        info["retrieval"] = index.fingerprint()
+    else:
+        train_refs, val_refs = [[] for _ in train], [[] for _ in val]
+    if config.keyphrase_target != "none":
+        train_phrases, source = extract_key_phrases([s.reference for s in train], recipe.keyphrase_source,
+                                                    recipe.keyphrase_polarity, recipe.radgraph_dir)
+        val_phrases, _ = extract_key_phrases([s.reference for s in val], source.split(":")[0],
+                                             recipe.keyphrase_polarity, recipe.radgraph_dir)
+        vocab = phrase_vocabulary(train_phrases, recipe.phrase_vocab_size) if config.keyphrase_target == "head" else []
+        if config.keyphrase_target == "head" and (config.phrase_vocab != vocab or model.keyphrase_head is None):
+            config.phrase_vocab = vocab
+            model.add_keyphrase_head(vocab)
+        config.keyphrase_source = source
+        info["keyphrase_source"] = source
+    else:
+        train_phrases, val_phrases = [[] for _ in train], [[] for _ in val]
+    return (build_examples(config, tokenizer, train, train_refs, train_phrases),
+            build_examples(config, tokenizer, val, val_refs, val_phrases), info)
+
+
+def train(request: TrainRequest) -> Path:
+    """Train the stage named by ``request.stage``; returns its checkpoint (``init=`` of the next stage,
+    or ``--checkpoint`` of ``bench run``)."""
+    from accelerate import Accelerator
+
+    preset, recipe = resolve_recipe(request.stage, request.preset, request.overrides)
+    on_gpu = request.device != "cpu" and torch.cuda.is_available()
+    mixed = "bf16" if (recipe.bf16 and on_gpu and torch.cuda.is_bf16_supported()) else "no"
+    accelerator = Accelerator(cpu=not on_gpu, mixed_precision=mixed)
+    out = Path(request.output_dir).expanduser().resolve()
+    train_studies, val_studies, skipped = _splits(request, recipe)
+    identity = {"stage": request.stage, "preset": preset, "recipe": recipe.model_dump(mode="json"),
+                "dataset": request.dataset.name, "train_split": request.train_split,
+                "val_split": request.val_split if val_studies else None, "n_train": len(train_studies),
+                "n_val": len(val_studies), "seed": request.seed, "num_processes": accelerator.num_processes}
+    resume_from = prepare_run_dir(out, identity, request.resume, accelerator)
+    model, tokenizer, bundle, origin = _model(request, recipe, train_studies, resume_from)
+    model.vision_encoder.requires_grad_(recipe.train_vision)
+    model.to(accelerator.device)
+    train_examples, val_examples, data_info = prepare_examples(request, recipe, model, tokenizer, train_studies,
+                                                               val_studies, out, str(accelerator.device))
+    start_memory = bank_sha256(model.state_dict()[BANK_KEY])
+    image = model.config.image
+    train_loader = torch.utils.data.DataLoader(Examples(train_examples, image), batch_size=recipe.batch_size,
+                                               collate_fn=collate, num_workers=recipe.num_workers,
+                                               sampler=EpochSampler(len(train_examples), request.seed, recipe.shuffle))
+    val_loader = (torch.utils.data.DataLoader(Examples(val_examples, image), batch_size=recipe.batch_size,
+                                              shuffle=False, collate_fn=collate, num_workers=recipe.num_workers)
+                  if val_examples else None)
+    optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
+
+    def info(kind: str, state: TrainerState) -> dict[str, Any]:
+        return {"kind": kind, "stage": request.stage, "step": state.step, "preset": preset,
+                "recipe": recipe.model_dump(mode="json"), "dataset": request.dataset.name,
+                "train_split": request.train_split, "best_val_loss": state.best_val_loss, "skipped_studies": skipped,
+                "start_memory_bank_sha256": start_memory, **origin, **data_info}
+
+    def write_model(unwrapped, directory: Path) -> None:
+        from baselines.s2d_align.references import save_index_ids
+
+        unwrapped.save(directory, tokenizer, bundle_llm=bundle)
+        if unwrapped.config.references_k:
+            save_index_ids(directory, request.dataset.name, request.train_split, [s.study_id for s in train_studies])
+
+    def compute_loss(m, unwrapped, batch: dict[str, Any]) -> torch.Tensor:
+        keys = ("tails", "targets", "pixel_values", "image_counts", "phrase_targets")
+        return m(**{k: batch[k] for k in keys if k in batch})
+
+    run_training(
+        accelerator=accelerator, model=model, optimizer=optimizer, train_loader=train_loader, val_loader=val_loader,
+        settings=recipe, out=out, seed=request.seed, resume_from=resume_from,
+        progress=request.progress and accelerator.is_main_process, compute_loss=compute_loss,
+        write_model=write_model, training_info=info, info_name=TRAINING_INFO,
+        start_fields={"preset": preset, "stage": request.stage},
+    )
+    return out / "best" if (out / "best").is_dir() else out / "final"
