@@ -157,10 +157,12 @@ def read_external(path: Path, *, id_col: str = "study_id", text_col: str = "repo
             data = json.loads(text)
         except ValueError as exc:
             raise PredictionsError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        items = data if isinstance(data, list) else None
-        if items is None:
-            raise PredictionsError(f"{path}: expected a JSON list of objects with '{id_col}' and '{text_col}'")
-        for i, obj in enumerate(items, 1):
+        if isinstance(data, dict):
+            out = _read_rexrank_json(data, path, text_col)
+        elif not isinstance(data, list):
+            raise PredictionsError(f"{path}: expected a JSON list of objects with '{id_col}' and '{text_col}', "
+                                   f"or ReXrank's object keyed by study id")
+        for i, obj in enumerate(data if isinstance(data, list) else [], 1):
             where = f"item {i}"
             out.append(ExternalPrediction(_field(obj, id_col, path, where), _field(obj, text_col, path, where), i))
     else:
@@ -184,6 +186,18 @@ def read_external(path: Path, *, id_col: str = "study_id", text_col: str = "repo
                 f"(limit {MAX_REPORT_CHARS:,}); is the generator looping? Truncate it or fix the generator"
             )
     return out
+
+
+#: ReXrank's submission format: {study_id: {..., "report": ground truth, "model_prediction": text}}
+REXRANK_PREDICTION_KEY = "model_prediction"
+
+
+def _read_rexrank_json(data: dict, path: Path, text_col: str) -> list[ExternalPrediction]:
+    """ReXrank's JSON (an object keyed by study id). Its ``report`` field is the *ground truth*,
+    so the default text column means ``model_prediction`` here; another ``--text-col`` is honoured."""
+    key = REXRANK_PREDICTION_KEY if text_col == "report" else text_col
+    return [ExternalPrediction(str(sid), _field(obj, key, path, f"study {sid}"), i)
+            for i, (sid, obj) in enumerate(data.items(), 1)]
 
 
 def _listing(ids: Sequence[str]) -> str:
