@@ -62,6 +62,8 @@ def bar_chart(table: Table, col: TableColumn) -> dict[str, bytes]:
 
     rows = [r for r in (table.ranked_rows if table.ranked else table.rows)
             if r.cells.get(col.id) is not None and r.cells[col.id].value is not None]
+    if not rows:  # an empty chart says nothing; the table already shows the column is empty
+        return {}
     with _defaults():
         width = max(4.8, 1.1 * len(rows) + 2.4)
         fig = Figure(figsize=(width, 3.8))
@@ -122,7 +124,7 @@ def per_label_heatmap(table: Table, col: TableColumn, value_key: str = "f1") -> 
             if name in per and value_key in per[name]:
                 matrix[i, j] = float(per[name][value_key])
     with _defaults():
-        fig = Figure(figsize=(max(6.0, 0.62 * len(labels) + 3.0), max(2.6, 0.42 * len(rows) + 2.2)))
+        fig = Figure(figsize=(max(6.0, 0.62 * len(labels) + 3.0), max(3.2, 0.42 * len(rows) + 2.8)))
         ax = fig.add_subplot()
         image = ax.imshow(np.ma.masked_invalid(matrix), vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
         for i in range(len(rows)):
@@ -138,7 +140,8 @@ def per_label_heatmap(table: Table, col: TableColumn, value_key: str = "f1") -> 
         name = {"f1": "F1"}.get(value_key, value_key)
         cbar.set_label(f"per-label {name}")
         ax.set_title(f"Per-label {name} — {col.display} ({col.id})", fontsize=10)
-        fig.subplots_adjust(left=0.16, right=0.97, top=0.9, bottom=0.3)
+        # rotated long labels ("Enlarged Cardiomediastinum") reach left of the first column
+        fig.subplots_adjust(left=0.2, right=0.97, top=0.9, bottom=0.45)
         return _save(fig, f"per_label_{plot_name(col.id)}")
 
 
