@@ -65,6 +65,13 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, mps
 BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Studies per generation / scoring batch.")]
 NBootOpt = Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs (0 disables).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Generator name (see `bench ls generators`).")]
+CheckpointOpt = Annotated[Optional[str], typer.Option(
+    "--checkpoint", help="Model checkpoint: a local directory or a hub id (same as --model-arg checkpoint=…).")]
+ModelArgOpt = Annotated[Optional[list[str]], typer.Option(
+    "--model-arg", "-a", help="Generator parameter key=value (repeatable); see `bench ls generators --card NAME`.")]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Only the first N studies (record is then ineligible).")]
+FreshOpt = Annotated[bool, typer.Option("--fresh", help="Discard an existing run directory instead of resuming it.")]
 
 
 def _kv(items: list[str] | None, what: str) -> dict[str, str]:
@@ -77,6 +84,13 @@ def _kv(items: list[str] | None, what: str) -> dict[str, str]:
             raise UsageError(f"{what} expects key=value, got {item!r}")
         result[key.strip()] = value
     return result
+
+
+def _model_params(model_arg: list[str] | None, checkpoint: str | None) -> dict[str, str]:
+    params = _kv(model_arg, "--model-arg")
+    if checkpoint:
+        params["checkpoint"] = checkpoint
+    return params
 
 
 def _reporter(progress: bool):
@@ -114,22 +128,20 @@ def _print_record(record: Any, run_dir: Path) -> None:
 @app.command()
 @handles_errors
 def run(
-    model: Annotated[str, typer.Option("--model", help="Generator name (see `bench ls generators`).")],
+    model: ModelOpt,
     dataset: DatasetOpt = "demo",
     split: SplitOpt = "test",
     data_root: DataRootOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     metrics: MetricsOpt = "default",
-    checkpoint: Annotated[Optional[str], typer.Option(
-        "--checkpoint", help="Model checkpoint: a local directory or a hub id (same as --model-arg checkpoint=…).")] = None,
-    model_arg: Annotated[Optional[list[str]], typer.Option(
-        "--model-arg", "-a", help="Generator parameter key=value (repeatable); see `bench ls generators --card NAME`.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N studies (record is then ineligible).")] = None,
+    checkpoint: CheckpointOpt = None,
+    model_arg: ModelArgOpt = None,
+    limit: LimitOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     batch_size: BatchOpt = 8,
     n_boot: NBootOpt = 1000,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Discard an existing run directory instead of resuming it.")] = False,
+    fresh: FreshOpt = False,
     progress: ProgressOpt = True,
 ) -> None:
     """Generate reports for a split and score them: writes a run directory with results.json.
@@ -140,10 +152,8 @@ def run(
     from bench.runner import RunOptions, RunSpec
     from bench.runner import run as do_run
 
-    params = _kv(model_arg, "--model-arg")
-    if checkpoint:
-        params["checkpoint"] = checkpoint
-    spec = RunSpec(dataset=dataset, split=split, model=model, model_params=params, metrics=[metrics], seed=seed,
+    spec = RunSpec(dataset=dataset, split=split, model=model, model_params=_model_params(model_arg, checkpoint),
+                   metrics=[metrics], seed=seed,
                    limit=limit)
     opts = RunOptions(runs_dir=runs_dir, data_root=data_root, device=device, batch_size=batch_size, n_boot=n_boot,
                       progress=progress, fresh=fresh)
@@ -157,28 +167,26 @@ def run(
 @app.command()
 @handles_errors
 def generate(
-    model: Annotated[str, typer.Option("--model", help="Generator name (see `bench ls generators`).")],
+    model: ModelOpt,
     dataset: DatasetOpt = "demo",
     split: SplitOpt = "test",
     data_root: DataRootOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
-    checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="Local directory or hub id.")] = None,
-    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-a", help="key=value (repeatable).")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N studies.")] = None,
+    checkpoint: CheckpointOpt = None,
+    model_arg: ModelArgOpt = None,
+    limit: LimitOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     batch_size: BatchOpt = 8,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming.")] = False,
+    fresh: FreshOpt = False,
     progress: ProgressOpt = True,
 ) -> None:
     """Only generate (resumable): writes predictions.jsonl in the run directory, no scoring."""
     from bench.runner import RunOptions, RunSpec
     from bench.runner import generate as do_generate
 
-    params = _kv(model_arg, "--model-arg")
-    if checkpoint:
-        params["checkpoint"] = checkpoint
-    spec = RunSpec(dataset=dataset, split=split, model=model, model_params=params, seed=seed, limit=limit)
+    spec = RunSpec(dataset=dataset, split=split, model=model, model_params=_model_params(model_arg, checkpoint),
+                   seed=seed, limit=limit)
     opts = RunOptions(runs_dir=runs_dir, data_root=data_root, device=device, batch_size=batch_size,
                       progress=progress, fresh=fresh)
     reporter = _reporter(progress)

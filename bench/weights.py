@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from bench.fingerprint import sha256_file
 from bench.errors import BenchError, UsageError, WeightsUnavailable
 
 #: StanfordAIMI/RRG_scorers commit pinned for chexbert.pth and the RadGraph archives. The same
@@ -256,14 +257,6 @@ def _memo_dir() -> Path:
     return Path(platformdirs.user_cache_dir("rrg-bench")) / "sha256"
 
 
-def _stream_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_sha256(path: str | Path) -> str:
     """sha256 of a file, streamed; memoised by (absolute path, size, mtime_ns)."""
     path = Path(path).resolve()
@@ -276,7 +269,7 @@ def file_sha256(path: str | Path) -> str:
             return memo["sha256"]
     except (OSError, ValueError):
         pass
-    value = _stream_sha256(path)
+    value = sha256_file(path)
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         tmp = record.with_name(record.name + f".{os.getpid()}.tmp")

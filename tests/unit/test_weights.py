@@ -104,8 +104,8 @@ def test_file_sha256_is_memoised_by_path_size_mtime(tmp_path, monkeypatch):
     expected = sha(b"x" * 3_000_000)
     assert weights.file_sha256(f) == expected
     calls = []
-    real = weights._stream_sha256
-    monkeypatch.setattr(weights, "_stream_sha256", lambda p, *a: calls.append(p) or real(p, *a))
+    real = weights.sha256_file  # the streaming hash behind the memo
+    monkeypatch.setattr(weights, "sha256_file", lambda p, *a: calls.append(p) or real(p, *a))
     assert weights.file_sha256(f) == expected and calls == []  # memo hit
     f.write_bytes(b"y" * 3_000_001)
     assert weights.file_sha256(f) == sha(b"y" * 3_000_001) and len(calls) == 1
