@@ -413,23 +413,37 @@ class KnnImage(Generator):
             raise ValueError("one seed per study")
         if not batch:
             return []
-        paths = [self._required_path(s) for s in batch]
-        caching = self._cache.directory is not None
-        shas = [file_sha256(p, s.study_id) if caching else None for p, s in zip(paths, batch)]
-        queries = l2_normalise(self._embed(batch, shas, "embedding studies"))
-        similarity = queries @ self._index.T
         out = []
-        for row, study in zip(similarity, batch):
+        for study, hits in zip(batch, self.neighbours(batch, self._k, label="embedding studies")):
+            if not hits:
+                raise DataError(f"knn_image: study {study.study_id} is the only train study; nothing else to retrieve")
+            chosen = hits[vote(range(len(hits)), [text for _, text, _ in hits])]
+            out.append(Generation(study.study_id, chosen[1], {"retrieved_from": chosen[0]}))
+        return out
+
+    @property
+    def train_ids(self) -> list[str]:
+        """The indexed train studies (those with the chosen image), in index order."""
+        return list(self._train_ids)
+
+    def neighbours(self, studies: Sequence[Study], k: int, label: str = "embedding queries"
+                   ) -> list[list[tuple[str, str, float]]]:
+        """For each study (after ``setup``), up to ``k`` (train study id, its report, cosine
+        similarity) of the most similar indexed train images, best first (ties: earlier train
+        study), the study itself excluded: empty when it is the only indexed study. ``label`` names
+        the embedding step in the progress bar."""
+        paths = [self._required_path(s) for s in studies]
+        caching = self._cache.directory is not None
+        shas = [file_sha256(p, s.study_id) if caching else None for p, s in zip(paths, studies)]
+        similarity = l2_normalise(self._embed(studies, shas, label)) @ self._index.T
+        out = []
+        for row, study in zip(similarity, studies):
             own = self._position.get(study.study_id)
             if own is not None:
                 row[own] = -np.inf
             candidates = len(self._train_ids) - (own is not None)
-            if candidates == 0:
-                raise DataError(f"knn_image: study {study.study_id} is the only train study; nothing else to retrieve")
-            ranked = np.argsort(-row, kind="stable")[: min(self._k, candidates)].tolist()
-            chosen = vote(ranked, self._train_texts)
-            donor = {"retrieved_from": self._train_ids[chosen]}
-            out.append(Generation(study.study_id, self._train_texts[chosen], donor))
+            ranked = np.argsort(-row, kind="stable")[: min(k, candidates)].tolist() if candidates > 0 else []
+            out.append([(self._train_ids[i], self._train_texts[i], float(row[i])) for i in ranked])
         return out
 
     def fingerprint(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from baselines.common.image_config import ImageConfig  # noqa: F401 (re-exported)
 from metrics.labels import CHEXPERT_LABELS
 
 NUM_OBSERVATIONS = len(CHEXPERT_LABELS)  # 14 disease queries, one per CheXpert observation
@@ -85,15 +86,6 @@ class _Config(BaseModel):
     @classmethod
     def load(cls, directory: Path):
         return cls.model_validate_json((Path(directory) / "config.json").read_text())
-
-
-class ImageConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    size: int = 224
-    mean: list[float] = [0.485, 0.456, 0.406]
-    std: list[float] = [0.229, 0.224, 0.225]
-    resample: Literal["bicubic", "bilinear", "lanczos"] = "bicubic"
 
 
 class Stage1Config(_Config):

@@ -15,38 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import UsageError, WeightsUnavailable
+from bench.errors import UsageError
 from baselines.am_mrg.configuration import AMMRGConfig
 from baselines.am_mrg.memory import REPORT, VISUAL, load_memory
 from baselines.am_mrg.model import AMMRG, LORA_DIR, torch_dtype
-from baselines.common.checkpoints import CHECKPOINT_PATTERNS, checkpoint_sha256
+from baselines.common.llm import load_checkpoint_llm, train_only_lora
 
 MEMORIES = "memories"
-
-
-def llm_location(directory: Path, config: AMMRGConfig) -> str:
-    """The LLM's directory (bundled: relative to the checkpoint) or hub id."""
-    path = Path(config.llm).expanduser()
-    if not path.is_absolute() and (Path(directory) / path).is_dir():
-        return str((Path(directory) / path).resolve())
-    return config.llm
-
-
-def llm_sha256(location: str) -> str:
-    """Content hash of a local LLM directory's weight/config/tokenizer files ("" for hub ids)."""
-    path = Path(location)
-    return checkpoint_sha256(path, CHECKPOINT_PATTERNS) if path.is_dir() else ""
-
-
-def load_llm(location: str, revision: str | None, dtype):
-    from transformers import AutoModelForCausalLM
-
-    try:
-        return AutoModelForCausalLM.from_pretrained(location, revision=revision, dtype=dtype)
-    except OSError as exc:
-        raise WeightsUnavailable(f"am_mrg: cannot load the LLM {location!r} ({exc}). Download it where the Hub is "
-                                 "reachable and pass its local directory (--set llm=DIR, or keep it at the path the "
-                                 "checkpoint names).") from None
 
 
 def load_model(directory: Path, *, verify_llm: bool = True, trainable_lora: bool = False) -> tuple[AMMRG, object]:
@@ -60,21 +35,11 @@ def load_model(directory: Path, *, verify_llm: bool = True, trainable_lora: bool
     config = AMMRGConfig.load(directory)
     visual = load_memory(directory / MEMORIES, VISUAL, config.visual_memory_sha256)
     report = load_memory(directory / MEMORIES, REPORT, config.report_memory_sha256)
-    location = llm_location(directory, config)
-    if verify_llm and config.llm_sha256 and Path(location).is_dir():
-        actual = llm_sha256(location)
-        if actual != config.llm_sha256:
-            raise WeightsUnavailable(f"am_mrg: the LLM at {location} (sha256 {actual[:16]}…) is not the one this "
-                                     f"checkpoint was trained with ({config.llm_sha256[:16]}…)")
-    llm = load_llm(location, config.llm_revision, torch_dtype(config.llm_dtype))
-    if config.lora:
-        from peft import PeftModel
-
-        llm = PeftModel.from_pretrained(llm, directory / LORA_DIR, is_trainable=trainable_lora)
+    llm = load_checkpoint_llm(directory, config, torch_dtype(config.llm_dtype), LORA_DIR, model="am_mrg",
+                              verify=verify_llm, trainable_lora=trainable_lora)
     model = AMMRG(config, llm)
     if config.lora and trainable_lora:
-        for name, p in model.llm.named_parameters():
-            p.requires_grad_("lora_" in name or "modules_to_save" in name)
+        train_only_lora(model.llm)
     model.load_own_weights(directory)
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model.set_tokenizer(tokenizer)

@@ -9,13 +9,12 @@ Llama-2-7b-chat (IU X-Ray: Qwen1.5-0.5B-Chat), frozen LLM (§2.3).
 
 from __future__ import annotations
 
-import difflib
-import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from bench.errors import UsageError
+from baselines.common.presets import resolve_preset
 from baselines.am_mrg.configuration import PAPER_LLM, PAPER_REPORT_ENCODER, PAPER_SWIN, PAPER_VISION
 
 
@@ -139,18 +138,6 @@ def default_preset(stage: int, dataset: str) -> str:
     return "paper_iu" if dataset.startswith("iu_xray") else "paper_mimic"
 
 
-def _parse_value(cls: type[BaseModel], name: str, raw: str) -> Any:
-    annotation = cls.model_fields[name].annotation
-    if type(None) in typing.get_args(annotation) and raw.strip().lower() in {"none", "null", ""}:
-        return None
-    if typing.get_origin(annotation) is list:
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    try:
-        return TypeAdapter(annotation).validate_python(raw, strict=False)
-    except ValidationError as exc:
-        raise UsageError(f"--set {name}={raw!r}: {exc.errors()[0]['msg']}") from None
-
-
 def resolve_recipe(stage: int | None, preset: str | None, overrides: dict[str, str] | None, dataset: str
                    ) -> tuple[str, Stage1Recipe | Stage2Recipe]:
     """Stage + preset name (default: the paper's for this dataset) + string overrides -> validated recipe."""
@@ -159,19 +146,4 @@ def resolve_recipe(stage: int | None, preset: str | None, overrides: dict[str, s
                          "then --stage 2 --set stage1=<stage-1 checkpoint> (generator)")
     cls = Stage1Recipe if stage == 1 else Stage2Recipe
     name = preset or default_preset(stage, dataset)
-    presets = PRESETS[stage]
-    if name not in presets:
-        close = difflib.get_close_matches(name, presets, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(f"am_mrg stage {stage}: unknown preset {name!r}.{hint} Presets: {', '.join(presets)}")
-    values = dict(presets[name])
-    for key, raw in (overrides or {}).items():
-        if key not in cls.model_fields:
-            close = difflib.get_close_matches(key, cls.model_fields, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UsageError(f"am_mrg stage {stage}: unknown training option {key!r}.{hint}")
-        values[key] = _parse_value(cls, key, str(raw))
-    try:
-        return name, cls(**values)
-    except ValidationError as exc:
-        raise UsageError(f"am_mrg stage {stage} recipe {name!r}: {exc.errors()[0]['msg']}") from None
+    return name, resolve_preset(cls, f"am_mrg stage {stage}", name, PRESETS[stage], overrides)

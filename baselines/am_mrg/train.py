@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from bench.errors import DataError, UsageError
+from bench.errors import UsageError
 from bench.training import TrainRequest
 from bench.types import Study
 from baselines.am_mrg.configuration import (MAX_REPORT_TOKENS, NEW_TOKENS, AMMRGConfig, HopfieldConfig, ImageConfig,
@@ -32,8 +32,11 @@ from baselines.am_mrg.memory import (REPORT, VISUAL, build_report_memory, build_
                                      save_memory)
 from baselines.am_mrg.presets import Stage1Recipe, Stage2Recipe, resolve_recipe
 from baselines.common.checkpoints import state_dict_sha256
+from baselines.common.collate import pad_token_ids
 from baselines.common.feature_cache import ArrayCache, fill_cache
+from baselines.common.image_config import image_config_for
 from baselines.common.images import load_image, load_images
+from baselines.common.splits import study_images, training_splits
 from baselines.common.trainloop import (EpochSampler, TrainerState, make_optimizer, prepare_run_dir,
                                         run_training)
 
@@ -42,50 +45,7 @@ MEMORIES = "memories"
 
 
 # ------------------------------------------------------------------ data shared by both stages
-def study_images(study: Study, mode: str) -> tuple[Path, ...]:
-    """The images of a study a stage uses: all listed (authors) or the manifest's frontal view."""
-    if mode == "frontal" or not study.image_paths:
-        return (Path(study.frontal_image),) if study.frontal_image is not None else ()
-    return tuple(Path(p) for p in study.image_paths)
-
-
-def usable(studies: Sequence[Study], mode: str, split: str) -> tuple[list[Study], dict[str, int]]:
-    kept, skipped = [], {"no_image": 0, "empty_reference": 0}
-    for s in studies:
-        if not study_images(s, mode):
-            skipped["no_image"] += 1
-        elif not s.reference.strip():
-            skipped["empty_reference"] += 1
-        else:
-            kept.append(s)
-    return kept, skipped
-
-
-def check_images_exist(studies: Sequence[Study], mode: str, split: str) -> None:
-    missing = [(s.study_id, p) for s in studies for p in study_images(s, mode) if not p.is_file()]
-    if missing:
-        first = ", ".join(f"{sid} ({p})" for sid, p in missing[:5])
-        raise DataError(f"{len(missing)} {split} images are not on disk, e.g. {first}. Check --data-root "
-                        "(or train on fewer studies: --limit N, --set val_limit=N).")
-
-
-def _splits(request: TrainRequest, recipe) -> tuple[list[Study], list[Study], dict[str, int]]:
-    if request.train_split == "test":
-        raise UsageError("am_mrg never trains (or builds memories) on the test split; choose --train-split train")
-    train_all, skipped = usable(request.dataset.studies(request.train_split), recipe.images, request.train_split)
-    if request.limit is not None:
-        train_all = train_all[: request.limit]
-    if not train_all:
-        raise DataError(f"{request.dataset.name}/{request.train_split}: no study with an image and a report")
-    check_images_exist(train_all, recipe.images, request.train_split)
-    val: list[Study] = []
-    if request.val_split and request.val_split != "test" and \
-            request.val_split in getattr(request.dataset, "splits", (request.val_split,)):
-        val, _ = usable(request.dataset.studies(request.val_split), recipe.images, request.val_split)
-        if recipe.val_limit is not None:
-            val = val[: recipe.val_limit]
-        check_images_exist(val, recipe.images, request.val_split)
-    return train_all, val, skipped
+_TEST_REFUSAL = "am_mrg never trains (or builds memories) on the test split; choose --train-split train"
 
 
 def _accelerator(request: TrainRequest, recipe):
@@ -159,7 +119,7 @@ def _train_stage1(request: TrainRequest, preset: str, recipe: Stage1Recipe) -> P
 
     accelerator = _accelerator(request, recipe)
     out = Path(request.output_dir).expanduser().resolve()
-    train_studies, val_studies, skipped = _splits(request, recipe)
+    train_studies, val_studies, skipped = training_splits(request, recipe, _TEST_REFUSAL)
     check_train_only(train_studies, request.train_split, "stage-1 training set")
     train_labels, labeler = _labels(train_studies, recipe, "cpu")
     val_labels, _ = _labels(val_studies, recipe, "cpu") if val_studies else (np.zeros((0, 14), np.int64), None)
@@ -247,12 +207,7 @@ class Collator:
         self.pad_id = pad_id
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        longest = max(len(it["input_ids"]) for it in items)
-        ids = torch.full((len(items), longest), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(items), longest), dtype=torch.long)
-        for row, it in enumerate(items):
-            ids[row, : len(it["input_ids"])] = torch.tensor(it["input_ids"], dtype=torch.long)
-            mask[row, : len(it["input_ids"])] = 1
+        ids, mask = pad_token_ids([it["input_ids"] for it in items], self.pad_id)
         batch: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
         if "image_features" in items[0]:
             batch["image_features"] = torch.stack([it["image_features"] for it in items])
@@ -321,7 +276,8 @@ def _visual_memory(request: TrainRequest, recipe: Stage2Recipe, memdir: Path) ->
 def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: list[Study], memdir: Path,
                   resume_from: Path | None):
     """(model, tokenizer, bundle_llm) for a fresh start or a resume."""
-    from baselines.am_mrg.loading import llm_sha256, load_llm, load_model
+    from baselines.am_mrg.loading import load_model
+    from baselines.common.llm import llm_sha256, load_llm
     from baselines.am_mrg.model import AMMRG, apply_lora, torch_dtype
 
     if resume_from is not None:
@@ -370,7 +326,7 @@ def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: li
             pretrained_vision = AutoModel.from_pretrained(recipe.vision_model, revision=recipe.vision_revision)
         vision = pretrained_vision.config.to_dict()
         config = AMMRGConfig(vision_config=vision, qformer_config=paper_qformer_config(1408),
-                             image=_image_config(recipe.vision_model, recipe.vision_revision, vision),
+                             image=image_config_for(recipe.vision_model, recipe.vision_revision, vision),
                              llm="llm" if bundle else recipe.llm, llm_revision=None if bundle else recipe.llm_revision,
                              llm_sha256="" if bundle else llm_sha256(recipe.llm), **common)
     model = AMMRG(config, llm)
@@ -384,18 +340,6 @@ def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: li
     model.set_tokenizer(tokenizer)
     model.set_memories(visual, report)
     return model, tokenizer, bundle
-
-
-def _image_config(vision_model: str, revision: str | None, vision: dict[str, Any]) -> ImageConfig:
-    """The encoder's own normalisation when its image processor is available, else ImageNet's."""
-    size = int(vision.get("image_size", 224))
-    try:
-        from transformers import AutoImageProcessor
-
-        processor = AutoImageProcessor.from_pretrained(vision_model, revision=revision)
-        return ImageConfig(size=size, mean=list(processor.image_mean), std=list(processor.image_std))
-    except Exception:  # no preprocessor_config.json: ImageNet statistics (the authors' Swin processor)
-        return ImageConfig(size=size)
 
 
 def _load_qformer(model, source: str) -> None:
@@ -450,7 +394,7 @@ def _feature_cache(model, examples: list[Example], recipe: Stage2Recipe, cache_r
 def _train_stage2(request: TrainRequest, preset: str, recipe: Stage2Recipe) -> Path:
     accelerator = _accelerator(request, recipe)
     out = Path(request.output_dir).expanduser().resolve()
-    train_studies, val_studies, skipped = _splits(request, recipe)
+    train_studies, val_studies, skipped = training_splits(request, recipe, _TEST_REFUSAL)
     identity = _identity(request, preset, recipe, train_studies, val_studies, accelerator)
     resume_from = prepare_run_dir(out, identity, request.resume, accelerator)
     memdir = out / MEMORIES

@@ -15,7 +15,8 @@ from typing import Any, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.errors import UsageError
-from bench.generator import Generator, GeneratorContext
+from baselines.common.generation import CheckpointGenerator, decode_rows
+from bench.generator import GeneratorContext
 from bench.types import Generation, Study
 
 
@@ -40,28 +41,24 @@ class AnatAttnParams(BaseModel):
     segmenter_revision: str | None = None
 
 
-class AnatAttnGenerator(Generator):
+class AnatAttnGenerator(CheckpointGenerator):
     """LAnA (arXiv 2512.16841) re-implemented; see baselines/anat_attn/CARD.md."""
 
     name = "anat_attn"
     version = "1"
     needs_images = True
     Params = AnatAttnParams
+    checkpoint_model = "anat_attn"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._model = None
-        self._tokenizer = None
         self._provider = None
-        self._checkpoint_dir: Path | None = None
-        self._checkpoint_sha256: str | None = None
-        self._device = "cpu"
 
     def setup(self, ctx: GeneratorContext) -> None:
         import torch
         from transformers import AutoTokenizer
 
-        from baselines.anat_attn.masks import GridMaskProvider, build_mask_source
+        from baselines.anat_attn.masks import GridMaskProvider, mask_kind, mask_source_for
         from baselines.anat_attn.model import AnatAttnForReportGeneration
 
         p = self.params
@@ -72,25 +69,12 @@ class AnatAttnGenerator(Generator):
         self._model = model.to(ctx.device).eval()
         self._tokenizer = AutoTokenizer.from_pretrained(directory)
         if model.needs_masks:
-            kind = "segmenter" if p.masks == "auto" else p.masks
-            if kind == "none":
+            if mask_kind(p.masks) == "none":
                 raise UsageError(
                     f"checkpoint {p.checkpoint} uses anatomical attention "
                     f"(attention_mode={model.config.attention_mode}); masks=none is not possible"
                 )
-            source = build_mask_source(
-                kind,
-                mask_source=model.config.mask_source,
-                mask_dir=p.mask_dir,
-                mask_image_root=p.mask_image_root,
-                chexmask_csv=p.chexmask_csv,
-                chexmask_id_column=p.chexmask_id_column,
-                lung_segmenter=p.lung_segmenter,
-                heart_segmenter=p.heart_segmenter,
-                segmenter_revision=p.segmenter_revision,
-                bundled_dir=directory,
-                device=ctx.device,
-            )
+            source = mask_source_for(p, mask_source=model.config.mask_source, bundled_dir=directory, device=ctx.device)
             cache_dir = Path(ctx.cache_dir) / "anat_attn" / "masks" if ctx.cache_dir else None
             self._provider = GridMaskProvider(source, model.config.grid_size, cache_dir=cache_dir)
 
@@ -118,23 +102,9 @@ class AnatAttnGenerator(Generator):
                 no_repeat_ngram_size=p.no_repeat_ngram_size,
                 **beam,
             )
-        eos = model.config.eos_token_id
-        out = []
-        for study, row in zip(batch, ids.tolist()):
-            stopped = eos in row
-            tokens = row[: row.index(eos)] if stopped else row
-            text = self._tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            out.append(Generation(study.study_id, " ".join(text.split()), {"n_tokens": len(tokens), "eos": stopped}))
-        return out
-
-    def _resolved(self) -> Path:
-        from baselines.anat_attn.checkpoints import checkpoint_sha256, resolve_checkpoint
-
-        if self._checkpoint_dir is None:
-            self._checkpoint_dir = resolve_checkpoint(self.params.checkpoint, self.params.revision)
-        if self._checkpoint_sha256 is None:
-            self._checkpoint_sha256 = checkpoint_sha256(self._checkpoint_dir)
-        return self._checkpoint_dir
+        return [Generation(study.study_id, text, {"n_tokens": n_tokens, "eos": stopped})
+                for study, (text, n_tokens, stopped) in zip(batch, decode_rows(self._tokenizer, ids.tolist(),
+                                                                               model.config.eos_token_id))]
 
     def _mask_identity(self, mode: str) -> dict[str, Any] | None:
         """What determines the masks, from the params alone (bundled segmenters are inside the

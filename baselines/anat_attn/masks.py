@@ -369,3 +369,21 @@ def build_mask_source(
             "or masks=segmenter lung_segmenter=... heart_segmenter=... (or a checkpoint with bundled segmenters/)"
         )
     return SegmenterMasks.load(lung, heart or None, mask_source, revision=segmenter_revision, device=device)
+
+
+#: the mask options shared by the generator's params and the training recipe
+MASK_OPTIONS = ("mask_dir", "mask_image_root", "chexmask_csv", "chexmask_id_column", "lung_segmenter",
+                "heart_segmenter", "segmenter_revision")
+
+
+def mask_kind(masks: str) -> str:
+    """``masks=auto`` means the segmenters (bundled with the checkpoint, else the explicit ones)."""
+    return "segmenter" if masks == "auto" else masks
+
+
+def mask_source_for(options: Any, *, mask_source: str, bundled_dir: Path | None, device: str) -> MaskSource | None:
+    """``build_mask_source`` from an object carrying ``masks`` and the ``MASK_OPTIONS`` (a
+    generator's params or a training recipe), so both read the options the same way."""
+    return build_mask_source(mask_kind(options.masks), mask_source=mask_source,
+                             **{name: getattr(options, name) for name in MASK_OPTIONS},
+                             bundled_dir=bundled_dir, device=device)

@@ -8,14 +8,12 @@ their "epoch" was 101 batches (``max_batches_per_epoch``).
 
 from __future__ import annotations
 
-import difflib
-import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from bench.errors import UsageError
 from baselines.anat_attn.model import DEFAULT_DECODER_MODEL, DEFAULT_VISION_MODEL
+from baselines.common.presets import resolve_preset
 
 
 class TrainRecipe(BaseModel):
@@ -118,43 +116,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 DEFAULT_PRESET = "paper"
 
-_NONE_WORDS = {"none", "null", ""}
-
-
-def _parse_value(name: str, raw: str) -> Any:
-    annotation = TrainRecipe.model_fields[name].annotation
-    allows_none = type(None) in typing.get_args(annotation)
-    if allows_none and raw.strip().lower() in _NONE_WORDS:
-        return None
-    try:
-        return TypeAdapter(annotation).validate_python(raw, strict=False)
-    except ValidationError as exc:
-        msg = exc.errors()[0]["msg"]
-        raise UsageError(f"--set {name}={raw!r}: {msg} (expected {_describe(annotation)})") from None
-
-
-def _describe(annotation: Any) -> str:
-    args = typing.get_args(annotation)
-    if typing.get_origin(annotation) is Literal:
-        return "one of " + ", ".join(map(str, args))
-    return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
-
 
 def resolve_recipe(preset: str | None, overrides: dict[str, str] | None = None) -> tuple[str, TrainRecipe]:
     """Preset name (default ``paper``) + string overrides -> validated recipe."""
     name = preset or DEFAULT_PRESET
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(f"anat_attn: unknown preset {name!r}.{hint} Presets: {', '.join(PRESETS)}")
-    values = dict(PRESETS[name])
-    for key, raw in (overrides or {}).items():
-        if key not in TrainRecipe.model_fields:
-            close = difflib.get_close_matches(key, TrainRecipe.model_fields, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else f" Options: {', '.join(TrainRecipe.model_fields)}."
-            raise UsageError(f"anat_attn: unknown training option {key!r}.{hint}")
-        values[key] = _parse_value(key, str(raw))
-    try:
-        return name, TrainRecipe(**values)
-    except ValidationError as exc:  # cross-field problems surface here
-        raise UsageError(f"anat_attn recipe {name!r}: {exc.errors()[0]['msg']}") from None
+    return name, resolve_preset(TrainRecipe, "anat_attn", name, PRESETS, overrides, list_options=True,
+                                describe_expected=True)

@@ -29,8 +29,9 @@ from bench.training import TrainRequest
 from bench.types import Study
 from baselines.anat_attn.features import FeatureCache, ImageItem, build_feature_cache
 from baselines.anat_attn.images import load_image
-from baselines.anat_attn.masks import GridMaskProvider, build_mask_source
+from baselines.anat_attn.masks import GridMaskProvider, mask_source_for
 from baselines.anat_attn.presets import TrainRecipe, resolve_recipe
+from baselines.common.collate import pad_token_ids
 from baselines.common.trainloop import (EpochSampler, LossLog, TrainerState, make_optimizer, prepare_run_dir,
                                         run_training)
 
@@ -111,13 +112,7 @@ class Collator:
         self.pad_id = pad_id
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        longest = max(len(it["input_ids"]) for it in items)
-        ids = torch.full((len(items), longest), self.pad_id, dtype=torch.long)
-        attn = torch.zeros((len(items), longest), dtype=torch.long)
-        for row, it in enumerate(items):
-            n = len(it["input_ids"])
-            ids[row, :n] = torch.tensor(it["input_ids"], dtype=torch.long)
-            attn[row, :n] = 1
+        ids, attn = pad_token_ids([it["input_ids"] for it in items], self.pad_id)
         # labels from the attention mask, not from the pad id: EOS is a target even if pad == eos
         labels = ids.masked_fill(attn == 0, IGNORE_INDEX)
         batch: dict[str, Any] = {"input_ids": ids, "attention_mask": attn, "labels": labels}
@@ -230,19 +225,8 @@ def train(request: TrainRequest) -> Path:
     model.to(device)
     provider = None
     if model.needs_masks:
-        source = build_mask_source(
-            "segmenter" if recipe.masks == "auto" else recipe.masks,
-            mask_source=model.config.mask_source,
-            mask_dir=recipe.mask_dir,
-            mask_image_root=recipe.mask_image_root,
-            chexmask_csv=recipe.chexmask_csv,
-            chexmask_id_column=recipe.chexmask_id_column,
-            lung_segmenter=recipe.lung_segmenter,
-            heart_segmenter=recipe.heart_segmenter,
-            segmenter_revision=recipe.segmenter_revision,
-            bundled_dir=bundled,
-            device=str(device),
-        )
+        source = mask_source_for(recipe, mask_source=model.config.mask_source, bundled_dir=bundled,
+                                 device=str(device))
         if source is None:
             raise UsageError(f"attention_mode={model.config.attention_mode} needs masks; masks=none gives none")
         provider = GridMaskProvider(source, model.config.grid_size, cache_dir=out / "mask_cache")

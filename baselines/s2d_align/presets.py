@@ -10,12 +10,10 @@ accumulation) — our choice, listed in CARD.md.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
-from baselines.am_mrg.presets import LoopRecipe, _parse_value
+from baselines.am_mrg.presets import LoopRecipe
+from baselines.common.presets import resolve_preset
 from bench.errors import UsageError
 
 #: our choice of backbone (the paper's is unknown): LLaVA-1.5's vision tower and a 7B chat LLM
@@ -88,21 +86,7 @@ def resolve_recipe(stage: int | None, preset: str | None, overrides: dict[str, s
                          "--stage 2 --set init=<stage-1 checkpoint> (+ references), then --stage 3 --set "
                          "init=<stage-2 checkpoint> (+ key phrases)")
     name = preset or "llava_lora"
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(f"s2d_align: unknown preset {name!r}.{hint} Presets: {', '.join(PRESETS)}")
-    values = dict(PRESETS[name])
-    for key, raw in (overrides or {}).items():
-        if key not in S2DRecipe.model_fields:
-            close = difflib.get_close_matches(key, S2DRecipe.model_fields, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UsageError(f"s2d_align: unknown training option {key!r}.{hint}")
-        values[key] = _parse_value(S2DRecipe, key, str(raw))
-    try:
-        recipe = S2DRecipe(**values)
-    except ValidationError as exc:
-        raise UsageError(f"s2d_align recipe {name!r}: {exc.errors()[0]['msg']}") from None
+    recipe = resolve_preset(S2DRecipe, "s2d_align", name, PRESETS, overrides)
     if stage == 1 and recipe.init:
         raise UsageError("s2d_align --stage 1 starts from the backbone; init= is for --stage 2 and 3")
     if stage in (2, 3) and not recipe.init:

@@ -13,10 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from baselines.image_io import file_sha256
-from baselines.retrieval import KnnImage, l2_normalise
+from baselines.retrieval import KnnImage
 from bench.errors import DataError, UsageError
 from bench.generator import GeneratorContext
 from bench.types import Study
@@ -66,28 +63,18 @@ class ReferenceIndex:
 
     @property
     def study_ids(self) -> list[str]:
-        return list(self._knn._train_ids)
+        return self._knn.train_ids
 
     def neighbours(self, queries: Sequence[Study], k: int) -> list[list[tuple[str, str]]]:
         """For each query, up to ``k`` (study id, report) of the most similar train images, best
         first (ties: earlier train study), the query itself excluded."""
         if k <= 0 or not queries:
             return [[] for _ in queries]
-        knn = self._knn
-        paths = [knn._required_path(s) for s in queries]
-        caching = knn._cache.directory is not None
-        shas = [file_sha256(p, s.study_id) if caching else None for p, s in zip(paths, queries)]
-        similarity = l2_normalise(knn._embed(queries, shas, "embedding queries")) @ knn._index.T
         out = []
-        for row, study in zip(similarity, queries):
-            own = knn._position.get(study.study_id)
-            if own is not None:
-                row[own] = -np.inf
-            available = len(knn._train_ids) - (own is not None)
-            if available <= 0:
+        for study, hits in zip(queries, self._knn.neighbours(queries, k, label="embedding queries")):
+            if not hits:
                 raise DataError(f"s2d_align: study {study.study_id} is the only indexed study; no reference exists")
-            ranked = np.argsort(-row, kind="stable")[: min(k, available)].tolist()
-            out.append([(knn._train_ids[i], knn._train_texts[i]) for i in ranked])
+            out.append([(study_id, text) for study_id, text, _ in hits])
         return out
 
     def fingerprint(self) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from baselines.am_mrg.configuration import ImageConfig
-from baselines.am_mrg.train import check_images_exist, study_images, usable
+from baselines.common.image_config import ImageConfig, image_config_for
+from baselines.common.splits import study_images, training_splits
 from baselines.common.images import load_images
 from baselines.common.trainloop import (
     EpochSampler,
@@ -47,7 +47,7 @@ from baselines.s2d_align.keyphrases import (
 )
 from baselines.s2d_align.model import BANK_KEY, S2DAlign, bank_sha256
 from baselines.s2d_align.presets import S2DRecipe, resolve_recipe
-from bench.errors import DataError, UsageError
+from bench.errors import UsageError
 from bench.training import TrainRequest
 from bench.types import Study
 
@@ -55,23 +55,7 @@ TRAINING_INFO = "s2d_align_training.json"
 
 
 # ------------------------------------------------------------------ data
-def _splits(request: TrainRequest, recipe: S2DRecipe) -> tuple[list[Study], list[Study], dict[str, int]]:
-    if request.train_split == "test":
-        raise UsageError("s2d_align never trains (or retrieves references) on the test split; use --train-split train")
-    train, skipped = usable(request.dataset.studies(request.train_split), recipe.images, request.train_split)
-    if request.limit is not None:
-        train = train[: request.limit]
-    if not train:
-        raise DataError(f"{request.dataset.name}/{request.train_split}: no study with an image and a report")
-    check_images_exist(train, recipe.images, request.train_split)
-    val: list[Study] = []
-    if request.val_split and request.val_split != "test" and \
-            request.val_split in getattr(request.dataset, "splits", (request.val_split,)):
-        val, _ = usable(request.dataset.studies(request.val_split), recipe.images, request.val_split)
-        if recipe.val_limit is not None:
-            val = val[: recipe.val_limit]
-        check_images_exist(val, recipe.images, request.val_split)
-    return train, val, skipped
+_TEST_REFUSAL = "s2d_align never trains (or retrieves references) on the test split; use --train-split train"
 
 
 def clip_text(tokenizer, text: str, max_tokens: int) -> str:
@@ -151,7 +135,7 @@ def trained_state_sha256(model: S2DAlign) -> str:
 
 
 def _fresh_model(request: TrainRequest, recipe: S2DRecipe, train: list[Study]) -> tuple[S2DAlign, Any, bool]:
-    from baselines.am_mrg.loading import llm_sha256, load_llm
+    from baselines.common.llm import llm_sha256, load_llm
     from baselines.am_mrg.model import apply_lora, torch_dtype
 
     family = dataset_family(request.dataset.name)
@@ -181,8 +165,6 @@ def _fresh_model(request: TrainRequest, recipe: S2DRecipe, train: list[Study]) -
     else:
         from transformers import AutoModel, AutoTokenizer
 
-        from baselines.am_mrg.train import _image_config
-
         tokenizer = AutoTokenizer.from_pretrained(recipe.llm, revision=recipe.llm_revision)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token  # labels come from the mask
@@ -194,8 +176,8 @@ def _fresh_model(request: TrainRequest, recipe: S2DRecipe, train: list[Study]) -
         else:
             vision, pretrained = loaded.config.to_dict(), loaded.state_dict()
         bundle = recipe.bundle_llm
-        config = S2DAlignConfig(vision_config=vision, image=_image_config(recipe.vision_model, recipe.vision_revision,
-                                                                          vision),
+        config = S2DAlignConfig(vision_config=vision,
+                                image=image_config_for(recipe.vision_model, recipe.vision_revision, vision),
                                 llm="llm" if bundle else recipe.llm, llm_revision=None if bundle else recipe.llm_revision,
                                 llm_sha256="" if bundle else llm_sha256(recipe.llm), **common)
     model = S2DAlign(config, llm)
@@ -301,7 +283,7 @@ def train(request: TrainRequest) -> Path:
     mixed = "bf16" if (recipe.bf16 and on_gpu and torch.cuda.is_bf16_supported()) else "no"
     accelerator = Accelerator(cpu=not on_gpu, mixed_precision=mixed)
     out = Path(request.output_dir).expanduser().resolve()
-    train_studies, val_studies, skipped = _splits(request, recipe)
+    train_studies, val_studies, skipped = training_splits(request, recipe, _TEST_REFUSAL)
     identity = {"stage": request.stage, "preset": preset, "recipe": recipe.model_dump(mode="json"),
                 "dataset": request.dataset.name, "train_split": request.train_split,
                 "val_split": request.val_split if val_studies else None, "n_train": len(train_studies),

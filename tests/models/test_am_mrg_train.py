@@ -7,14 +7,12 @@ reports are the real R2Gen reports read from the shared data folder into a tempo
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from baselines.am_mrg.configuration import AMMRGConfig
@@ -30,26 +28,14 @@ N_TRAIN, N_VAL, N_TEST = 32, 8, 20
 ACCELERATE = Path(sys.executable).parent / "accelerate"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP threads thrash (50x slower steps)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def dataset(iu_source, tmp_path_factory):
-    from helpers.iu_images import write_iu_images
-
+def dataset(make_iu_root):
     from bench.datasets.iu_xray import IUXrayR2Gen
 
-    root = tmp_path_factory.mktemp("iu")
-    shutil.copy(iu_source / "annotation.json", root / "annotation.json")
-    for split, n in (("train", N_TRAIN), ("val", N_VAL), ("test", N_TEST)):
-        write_iu_images(root, split, limit=n)
-    return IUXrayR2Gen(root)
+    return IUXrayR2Gen(make_iu_root({"train": N_TRAIN, "val": N_VAL, "test": N_TEST}))
 
 
 def steps(log: Path) -> list[float]:

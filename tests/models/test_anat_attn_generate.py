@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from baselines.anat_attn.generate import AnatAttnGenerator
@@ -19,33 +18,17 @@ from bench.registry import registry
 N_TEST = 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP threads thrash (50x slower steps)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def reports(iu_source):
-    return [r["report"] for r in json.loads((iu_source / "annotation.json").read_text())["train"]]
+def checkpoint(iu_train_reports, tmp_path_factory):
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", iu_train_reports, text_positions=48)
 
 
 @pytest.fixture(scope="module")
-def checkpoint(reports, tmp_path_factory):
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", reports, text_positions=48)
-
-
-@pytest.fixture(scope="module")
-def iu_root(iu_source, tmp_path_factory):
-    from helpers.iu_images import write_iu_images
-
-    root = tmp_path_factory.mktemp("iu")
-    shutil.copy(iu_source / "annotation.json", root / "annotation.json")
-    write_iu_images(root, "test", limit=N_TEST)
-    return root
+def iu_root(make_iu_root):
+    return make_iu_root({"test": N_TEST})
 
 
 @pytest.fixture(scope="module")
@@ -100,20 +83,20 @@ def test_fingerprint_names_checkpoint_content_decoding_and_masks(checkpoint, tmp
     assert AnatAttnGenerator(checkpoint=str(changed)).fingerprint()["checkpoint_sha256"] != fp["checkpoint_sha256"]
 
 
-def test_masks_from_files_and_none_for_a_maskless_checkpoint(reports, studies, iu_root, tmp_path):
+def test_masks_from_files_and_none_for_a_maskless_checkpoint(iu_train_reports, studies, iu_root, tmp_path):
     masks = tmp_path / "masks"
     for s in studies:
         target = masks / s.frontal_image.relative_to(iu_root / "images").with_suffix(".npy")
         target.parent.mkdir(parents=True, exist_ok=True)
         np.save(target, np.pad(np.ones((60, 60), np.float32), 34))
-    soft = build_tiny_checkpoint(tmp_path / "soft", reports[:200], text_positions=24, with_segmenters=False)
+    soft = build_tiny_checkpoint(tmp_path / "soft", iu_train_reports[:200], text_positions=24, with_segmenters=False)
     gen = AnatAttnGenerator(checkpoint=str(soft), masks="files", mask_dir=str(masks), max_new_tokens=10)
     gen.setup(ctx(tmp_path))
     assert len(generate(gen, studies)) == N_TEST
     assert gen.fingerprint()["masks"]["kind"] == "files"
     with pytest.raises(UsageError, match="needs masks"):
         AnatAttnGenerator(checkpoint=str(soft)).setup(ctx(tmp_path))
-    plain = build_tiny_checkpoint(tmp_path / "none", reports[:200], text_positions=24, with_segmenters=False,
+    plain = build_tiny_checkpoint(tmp_path / "none", iu_train_reports[:200], text_positions=24, with_segmenters=False,
                                   attention_mode="none")
     gen = AnatAttnGenerator(checkpoint=str(plain), max_new_tokens=10)
     gen.setup(ctx(tmp_path))

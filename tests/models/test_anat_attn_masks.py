@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -25,13 +24,7 @@ from baselines.anat_attn.tiny import build_tiny_model, build_tiny_segmenters, ti
 from bench.errors import DataError, UsageError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP threads thrash (50x slower steps)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def encode_rle(mask: np.ndarray) -> str:
@@ -166,8 +159,8 @@ def legacy_layout(model, lung, heart=None) -> dict[str, torch.Tensor]:
     return state
 
 
-def test_importer_maps_the_legacy_layout_onto_our_model(iu_source, tmp_path, segmenters):
-    reports = [r["report"] for r in json.loads((iu_source / "annotation.json").read_text())["train"]][:300]
+def test_importer_maps_the_legacy_layout_onto_our_model(iu_train_reports, tmp_path, segmenters):
+    reports = iu_train_reports[:300]
     tokenizer = train_tokenizer(reports, vocab_size=300)
     tokenizer.save_pretrained(tmp_path / "tok")
     model = build_tiny_model(tokenizer, text_positions=32, seed=9, attention_mode="hidden",

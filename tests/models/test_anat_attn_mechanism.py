@@ -7,7 +7,6 @@ runs see identical inputs), and the whole model against plain GPT-2 when the bia
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -28,19 +27,12 @@ from baselines.anat_attn.smoothing import (
 from baselines.anat_attn.tiny import build_tiny_model, train_tokenizer, tiny_vision_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP threads thrash (50x slower steps)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def tokenizer(iu_source):
-    reports = [r["report"] for r in json.loads((iu_source / "annotation.json").read_text())["train"]]
-    return train_tokenizer(reports, vocab_size=300)
+def tokenizer(iu_train_reports):
+    return train_tokenizer(iu_train_reports, vocab_size=300)
 
 
 def tiny(tokenizer, **kw) -> AnatAttnForReportGeneration:

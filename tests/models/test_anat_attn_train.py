@@ -28,13 +28,7 @@ from bench.training import TrainRequest
 N_TRAIN, N_VAL = 32, 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP threads thrash (50x slower steps)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def draw_mask(path: Path, seed: int, size: int = 128) -> None:
@@ -51,15 +45,10 @@ def draw_mask(path: Path, seed: int, size: int = 128) -> None:
 
 
 @pytest.fixture(scope="module")
-def iu_data(iu_source, tmp_path_factory):
-    from helpers.iu_images import write_iu_images
-
+def iu_data(make_iu_root):
     from bench.datasets.iu_xray import IUXrayR2Gen
 
-    root = tmp_path_factory.mktemp("iu")
-    shutil.copy(iu_source / "annotation.json", root / "annotation.json")
-    write_iu_images(root, "train", limit=N_TRAIN)
-    write_iu_images(root, "val", limit=N_VAL)
+    root = make_iu_root({"train": N_TRAIN, "val": N_VAL})
     dataset = IUXrayR2Gen(root)
     masks = root / "masks"
     for split, n in (("train", N_TRAIN), ("val", N_VAL)):

@@ -6,7 +6,6 @@ the real R2Gen reports read from the shared data folder into a temporary data ro
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import torch
@@ -38,25 +37,14 @@ from metrics.chexpert_rules import clean
 N_TRAIN, N_VAL = 16, 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def dataset(iu_source, tmp_path_factory):
-    from helpers.iu_images import write_iu_images
-
+def dataset(make_iu_root):
     from bench.datasets.iu_xray import IUXrayR2Gen
 
-    root = tmp_path_factory.mktemp("iu")
-    shutil.copy(iu_source / "annotation.json", root / "annotation.json")
-    for split, n in (("train", N_TRAIN), ("val", N_VAL), ("test", 4)):
-        write_iu_images(root, split, limit=n)
-    return IUXrayR2Gen(root)
+    return IUXrayR2Gen(make_iu_root({"train": N_TRAIN, "val": N_VAL, "test": 4}))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ the real R2Gen train reports read from the shared data folder into a temporary d
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,25 +28,14 @@ from bench.training import TrainRequest
 N_TRAIN, N_VAL, N_TEST = 24, 8, 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def dataset(iu_source, tmp_path_factory):
-    from helpers.iu_images import write_iu_images
-
+def dataset(make_iu_root):
     from bench.datasets.iu_xray import IUXrayR2Gen
 
-    root = tmp_path_factory.mktemp("iu")
-    shutil.copy(iu_source / "annotation.json", root / "annotation.json")
-    for split, n in (("train", N_TRAIN), ("val", N_VAL), ("test", N_TEST)):
-        write_iu_images(root, split, limit=n)
-    return IUXrayR2Gen(root)
+    return IUXrayR2Gen(make_iu_root({"train": N_TRAIN, "val": N_VAL, "test": N_TEST}))
 
 
 def run_stage(dataset, out: Path, stage: int, init: Path | None, seed: int = 0, **overrides: str) -> Path:

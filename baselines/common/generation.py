@@ -1,0 +1,110 @@
+"""What the checkpoint-based generators (anat_attn, am_mrg, s2d_align) share: a checkpoint resolved
+and content-hashed once (so the fingerprint is the same before and after ``setup``), the LLM
+decoding params with the checkpoint's dataset defaults, the images of a study, and turning
+generated token rows into reports.
+
+Kept free of torch/transformers at import time: the registry imports generator modules for
+``bench ls``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench.generator import Generator
+from bench.types import Study
+
+
+class LLMDecodingParams(BaseModel):
+    """Params of an LLM report generator (am_mrg, s2d_align): the checkpoint and its decoding.
+    Subclasses redefine ``checkpoint`` to describe their own checkpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: str = Field(description="checkpoint: local directory or hub id (with revision)")
+    revision: str | None = Field(None, description="hub commit id (required for hub ids)")
+    num_beams: int = Field(3, ge=1)
+    repetition_penalty: float = Field(2.0, gt=0)
+    length_penalty: float = 2.0
+    min_new_tokens: int | None = Field(None, ge=0, description="default: the checkpoint's (dataset's) value")
+    max_new_tokens: int | None = Field(None, ge=1, description="default: the checkpoint's (dataset's) value")
+    no_repeat_ngram_size: int = Field(0, ge=0)
+    #: check an external LLM's files against the sha256 recorded at training
+    verify_llm: bool = True
+
+
+def llm_decoding(params: LLMDecodingParams, config: Any) -> dict[str, Any]:
+    """Effective decoding settings: params, else the checkpoint's (dataset's) min/max new tokens."""
+    p = params
+    return {
+        "strategy": "beam" if p.num_beams > 1 else "greedy",
+        "num_beams": p.num_beams,
+        "repetition_penalty": p.repetition_penalty,
+        "length_penalty": p.length_penalty,
+        "min_new_tokens": p.min_new_tokens if p.min_new_tokens is not None else config.min_new_tokens,
+        "max_new_tokens": p.max_new_tokens if p.max_new_tokens is not None else config.max_new_tokens,
+        "no_repeat_ngram_size": p.no_repeat_ngram_size,
+    }
+
+
+class CheckpointGenerator(Generator):
+    """A generator whose weights are one checkpoint (``params.checkpoint`` at ``params.revision``).
+
+    The checkpoint is resolved and hashed on first use, so ``fingerprint`` can name the weights by
+    content before ``setup`` loads them. Subclasses set ``checkpoint_model`` (named in messages)."""
+
+    checkpoint_model: ClassVar[str]
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._model = None
+        self._tokenizer = None
+        self._checkpoint_dir: Path | None = None
+        self._checkpoint_sha256: str | None = None
+        self._device = "cpu"
+
+    def _resolved(self) -> Path:
+        from baselines.common.checkpoints import checkpoint_sha256, resolve_checkpoint
+
+        if self._checkpoint_dir is None:
+            self._checkpoint_dir = resolve_checkpoint(self.params.checkpoint, self.params.revision,
+                                                      model=self.checkpoint_model)
+        if self._checkpoint_sha256 is None:
+            self._checkpoint_sha256 = checkpoint_sha256(self._checkpoint_dir)
+        return self._checkpoint_dir
+
+
+def generation_images(study: Study, images: str) -> list[Path]:
+    """The images a checkpoint reads for a study: every listed image (``images="all"``), else the frontal one."""
+    from baselines.image_io import select_image
+
+    if images == "all" and study.image_paths:
+        return [Path(p) for p in study.image_paths]
+    return [select_image(study, "frontal")]
+
+
+def batch_pixels(batch: Sequence[Study], images: str, image: Any) -> tuple[Any, list[int]]:
+    """(pixel values of every image of every study, in order; number of images per study)."""
+    from baselines.common.images import load_images
+
+    per_study = [generation_images(s, images) for s in batch]
+    ids = [s.study_id for s, ps in zip(batch, per_study) for _ in ps]
+    pixels = load_images([p for ps in per_study for p in ps], image.size, image.mean, image.std, image.resample,
+                         ids)
+    return pixels, [len(ps) for ps in per_study]
+
+
+def decode_rows(tokenizer: Any, rows: Sequence[Sequence[int]], eos: int) -> list[tuple[str, int, bool]]:
+    """(text with whitespace collapsed, number of tokens before EOS, whether EOS was written) per row."""
+    decoded = []
+    for row in rows:
+        row = list(row)
+        stopped = eos in row
+        tokens = row[: row.index(eos)] if stopped else row
+        text = tokenizer.decode(tokens, skip_special_tokens=True)
+        decoded.append((" ".join(text.split()), len(tokens), stopped))
+    return decoded

@@ -1,0 +1,64 @@
+"""The external (or bundled) LLM of a checkpoint: where it is, its content hash, loading it with its
+LoRA adapter, and refusing an LLM whose files differ from the ones the checkpoint was trained with.
+
+Shared by am_mrg and s2d_align, whose checkpoints store the LLM the same way (``llm/`` when
+bundled, else a hub id or directory plus the sha256 recorded at training; ``lora/`` adapters).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from baselines.common.checkpoints import CHECKPOINT_PATTERNS, checkpoint_sha256
+from bench.errors import WeightsUnavailable
+
+
+def llm_location(directory: Path, config: Any) -> str:
+    """The LLM's directory (bundled: relative to the checkpoint) or hub id."""
+    path = Path(config.llm).expanduser()
+    if not path.is_absolute() and (Path(directory) / path).is_dir():
+        return str((Path(directory) / path).resolve())
+    return config.llm
+
+
+def llm_sha256(location: str) -> str:
+    """Content hash of a local LLM directory's weight/config/tokenizer files ("" for hub ids)."""
+    path = Path(location)
+    return checkpoint_sha256(path, CHECKPOINT_PATTERNS) if path.is_dir() else ""
+
+
+def load_llm(location: str, revision: str | None, dtype):
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(location, revision=revision, dtype=dtype)
+    except OSError as exc:
+        raise WeightsUnavailable(f"am_mrg: cannot load the LLM {location!r} ({exc}). Download it where the Hub is "
+                                 "reachable and pass its local directory (--set llm=DIR, or keep it at the path the "
+                                 "checkpoint names).") from None
+
+
+def load_checkpoint_llm(directory: Path, config: Any, dtype, lora_dir: str, *, model: str, verify: bool,
+                        trainable_lora: bool):
+    """The checkpoint's LLM (with its LoRA adapter when ``config.lora``). ``verify`` refuses an
+    external LLM directory whose hash differs from ``config.llm_sha256``; ``model`` names the
+    checkpoint's model in that message."""
+    location = llm_location(directory, config)
+    if verify and config.llm_sha256 and Path(location).is_dir():
+        actual = llm_sha256(location)
+        if actual != config.llm_sha256:
+            raise WeightsUnavailable(f"{model}: the LLM at {location} (sha256 {actual[:16]}…) is not the one this "
+                                     f"checkpoint was trained with ({config.llm_sha256[:16]}…)")
+    llm = load_llm(location, config.llm_revision, dtype)
+    if config.lora:
+        from peft import PeftModel
+
+        llm = PeftModel.from_pretrained(llm, Path(directory) / lora_dir, is_trainable=trainable_lora)
+    return llm
+
+
+def train_only_lora(llm) -> None:
+    """Freeze every LLM weight except the LoRA adapters and peft's ``modules_to_save``."""
+    for name, p in llm.named_parameters():
+        p.requires_grad_("lora_" in name or "modules_to_save" in name)
