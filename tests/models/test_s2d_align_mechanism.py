@@ -87,6 +87,18 @@ def test_retrieval_never_returns_the_query_nor_a_non_train_study(dataset, train,
     assert len(ranked) == N_TRAIN - 1 and train[0].study_id not in {r for r, _ in ranked}
 
 
+def test_retrieval_image_switch_changes_which_image_is_indexed(train, index):
+    """`retrieval_image` names the view the index embeds: with `first`, studies whose frontal view
+    is not image 0 are embedded from another file, so the index (and its fingerprint) changes."""
+    differs = [s for s in train if s.frontal_image != s.image_paths[0]]
+    assert differs, "the fixture needs studies whose frontal view is not image 0"
+    first = ReferenceIndex(train, split="train", batch_size=8, image="first")
+    assert first.fingerprint()["train_index"] != index.fingerprint()["train_index"]
+    same = [s for s in train if s.frontal_image == s.image_paths[0]]
+    assert (ReferenceIndex(same, split="train", batch_size=8, image="first").fingerprint()["train_index"]
+            == ReferenceIndex(same, split="train", batch_size=8).fingerprint()["train_index"])
+
+
 def test_reference_index_refuses_test_and_mixed_splits(dataset, train):
     with pytest.raises(UsageError, match="never from 'test'"):
         ReferenceIndex(dataset.studies("test")[:2], split="test")
