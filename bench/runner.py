@@ -480,7 +480,7 @@ def build_record(*, generation_fp: str, dataset_identity: dict[str, Any], genera
     reasons = list(ineligible)
     if predictions.limit is not None:
         reasons.append(f"--limit {predictions.limit}: not the full split")
-    if predictions.coverage < 1.0:
+    if predictions.coverage < 1.0 and predictions.limit is None:
         reasons.append(f"coverage {predictions.coverage:.4f} < 1 ({len(predictions.missing)} studies missing)")
     if predictions.extra:
         reasons.append(f"{len(predictions.extra)} predictions for ids outside the split were ignored")
