@@ -280,16 +280,40 @@ def train(
 _KINDS = ("generators", "metrics", "datasets")
 
 
-def _card_path(kind: str, name: str) -> Path | None:
+def _card_dirs(kind: str) -> list[Path]:
     import importlib.resources as res
 
     root = Path(str(res.files("bench"))).parent
-    candidates = {
-        "generators": [root / "baselines" / "cards" / f"{name}.md", root / "baselines" / name / "CARD.md"],
-        "metrics": [root / "metrics" / "cards" / f"{name}.md"],
-        "datasets": [root / "data_manifests" / Path(name) / "README.md"],
-    }[kind]
-    return next((p for p in candidates if p.is_file()), None)
+    return {"generators": [root / "baselines" / "cards", root / "baselines"],
+            "metrics": [root / "metrics" / "cards"],
+            "datasets": [root / "data_manifests"]}[kind]
+
+
+def _card_paths(kind: str, name: str) -> list[Path]:
+    """A card by its exact name, else the cards of a scorer's column families
+    (``chexbert`` -> ``chexbert_f1.md``; ``nlg`` -> bleu, meteor, rouge_l, cider_d, r2gen_convention)."""
+    dirs = _card_dirs(kind)
+    if kind == "generators":
+        exact = [dirs[0] / f"{name}.md", dirs[1] / name / "CARD.md"]
+    elif kind == "metrics":
+        exact = [dirs[0] / f"{name}.md"]
+    else:
+        exact = [dirs[0] / Path(name) / "README.md"]
+    found = [p for p in exact if p.is_file()][:1]
+    if found or kind != "metrics":
+        return found
+    families = {"nlg": ["bleu", "meteor", "rouge_l", "cider_d", "r2gen_convention"]}.get(name, [f"{name}_f1"])
+    return [p for p in (_card_dirs(kind)[0] / f"{f}.md" for f in families) if p.is_file()]
+
+
+def _card_names(kind: str) -> list[str]:
+    base = _card_dirs(kind)[0]
+    if kind == "datasets":
+        return sorted(p.parent.relative_to(base).as_posix() for p in base.rglob("README.md"))
+    names = {p.stem for p in base.glob("*.md")}
+    if kind == "generators":
+        names |= {p.parent.name for p in _card_dirs(kind)[1].glob("*/CARD.md")}
+    return sorted(names)
 
 
 @app.command("ls")
@@ -311,11 +335,13 @@ def ls(
         raise UsageError(f"unknown kind {kind!r}; choose one of {', '.join(_KINDS)}")
     if card:
         for k in kinds:
-            path = _card_path(k, card)
-            if path:
+            paths = _card_paths(k, card)
+            for path in paths:
                 out.print(Markdown(path.read_text(encoding="utf-8")))
+            if paths:
                 return
-        raise UsageError(f"no card named {card!r} among {', '.join(kinds)}")
+        known = "; ".join(f"{k}: {', '.join(_card_names(k))}" for k in kinds)
+        raise UsageError(f"no card named {card!r}. Cards — {known}")
     for k in kinds:
         reg = registry(k)
         table = Table(title=k, title_justify="left")
