@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from bench.datasets import rexrank_policy as policy
 from bench.datasets.base import Dataset, VerifyReport
-from bench.datasets.mimic_cxr import _find_file
+from bench.datasets.mimic_cxr import find_file
 from bench.datasets.mimic_cxr_rexrank import refuse_repository_target
 from bench.errors import DataError
 from bench.manifests import (
@@ -107,7 +107,7 @@ def prepare_chexpert_plus_rexrank(source_dir: Path, out_dir: Path, *, check_coun
     """
     source_dir, out_dir = Path(source_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
     refuse_repository_target(out_dir)
-    table_path = _find_file(source_dir, MAIN_TABLE) if source_dir.is_dir() else None
+    table_path = find_file(source_dir, MAIN_TABLE) if source_dir.is_dir() else None
     if table_path is None:
         raise DataError(f"{MAIN_TABLE} not found under {source_dir}. {HOW_TO_GET}")
     table = _read_table(table_path)

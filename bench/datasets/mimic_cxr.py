@@ -129,7 +129,7 @@ def _is_mimic_files_dir(directory: Path) -> bool:
     return directory.name == "files" and any((directory / f"p{n}").is_dir() for n in range(10, 20))
 
 
-def _find_file(root: Path, name: str, max_depth: int = 5) -> Path | None:
+def find_file(root: Path, name: str, max_depth: int = 5) -> Path | None:
     """``root/name`` or the shallowest ``name`` below ``root`` (never walking the per-patient folders)."""
     level = [root]
     for _ in range(max_depth + 1):
@@ -211,8 +211,8 @@ class _Reports:
             self._zip.close()
 
 
-def _locate_reports(root: Path, sample: list[tuple[str, str]]) -> _Reports:
-    zip_path = _find_file(root, REPORTS_ZIP)
+def locate_reports(root: Path, sample: list[tuple[str, str]]) -> _Reports:
+    zip_path = find_file(root, REPORTS_ZIP)
     if zip_path is not None:
         return _Reports(zip_path, None)
     for files in _files_dirs(root):
@@ -245,7 +245,7 @@ class _SourceStudy:
     dicoms: list[str] = field(default_factory=list)
 
 
-def _read_split(path: Path) -> dict[str, dict[str, _SourceStudy]]:
+def read_split(path: Path) -> dict[str, dict[str, _SourceStudy]]:
     by_split: dict[str, dict[str, _SourceStudy]] = {s: {} for s in SPLITS}
     home: dict[str, str] = {}
     for n, row in _gz_rows(path, ("dicom_id", "study_id", "subject_id", "split")):
@@ -264,7 +264,7 @@ def _read_split(path: Path) -> dict[str, dict[str, _SourceStudy]]:
     return by_split
 
 
-def _read_views(path: Path, wanted: set[str]) -> dict[str, str]:
+def read_views(path: Path, wanted: set[str]) -> dict[str, str]:
     views: dict[str, str] = {}
     for _, row in _gz_rows(path, ("dicom_id", "ViewPosition")):
         if row["dicom_id"] in wanted:
@@ -283,7 +283,7 @@ def _count_mismatches(by_split: dict[str, dict[str, _SourceStudy]]) -> list[str]
     return problems
 
 
-def _image_relpath(subject: str, study: str, dicom: str) -> str:
+def image_relpath(subject: str, study: str, dicom: str) -> str:
     return f"files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg"
 
 
@@ -315,13 +315,13 @@ def prepare_mimic_cxr(
             f"refusing to write MIMIC-CXR report text to {out_dir}: it is inside the git working tree {repo}, "
             f"and the PhysioNet DUA forbids sharing the text. Choose a data root outside any repository"
         )
-    split_csv, metadata_csv = _find_file(physionet_root, SPLIT_CSV), _find_file(physionet_root, METADATA_CSV)
+    split_csv, metadata_csv = find_file(physionet_root, SPLIT_CSV), find_file(physionet_root, METADATA_CSV)
     absent = [n for n, p in ((SPLIT_CSV, split_csv), (METADATA_CSV, metadata_csv)) if p is None]
     if absent:
         raise DataError(f"{', '.join(absent)} not found under {physionet_root}. {HOW_TO_GET}")
     assert split_csv is not None and metadata_csv is not None
 
-    by_split = _read_split(split_csv)
+    by_split = read_split(split_csv)
     mismatches = _count_mismatches(by_split)
     if mismatches and check_counts:
         raise DataError(
@@ -329,9 +329,9 @@ def prepare_mimic_cxr(
             f"file from PhysioNet, or prepare with count checks off (the result is then marked non-official)"
         )
     wanted = {d for studies in by_split.values() for s in studies.values() for d in s.dicoms}
-    views = _read_views(metadata_csv, wanted)
+    views = read_views(metadata_csv, wanted)
     sample = [(s.subject, sid) for studies in by_split.values() for sid, s in list(studies.items())[:50]]
-    reports = _locate_reports(physionet_root, sample)
+    reports = locate_reports(physionet_root, sample)
     image_root = split_csv.parent
 
     total = sum(len(s) for s in by_split.values())
@@ -409,9 +409,9 @@ def _study_row(sid: str, source: _SourceStudy, views: dict[str, str], reports: _
     return {
         "study_id": sid,
         "subject_id": source.subject,
-        "images": [_image_relpath(source.subject, sid, d) for d in dicoms],
+        "images": [image_relpath(source.subject, sid, d) for d in dicoms],
         "views": [views.get(d, "") for d in dicoms],
-        "frontal": _image_relpath(source.subject, sid, frontal[0][1]),
+        "frontal": image_relpath(source.subject, sid, frontal[0][1]),
         "reference_sha256": sha256_text(reference),
         "reference": reference,
     }, None

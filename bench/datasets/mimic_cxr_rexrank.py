@@ -41,11 +41,11 @@ from bench.datasets.mimic_cxr import (
     METADATA_CSV,
     REPORTS_ZIP,
     SPLIT_CSV,
-    _find_file,
-    _image_relpath,
-    _locate_reports,
-    _read_split,
-    _read_views,
+    find_file,
+    image_relpath,
+    locate_reports,
+    read_split,
+    read_views,
 )
 from bench.datasets.mimic_sections import CUSTOM_RULE_STUDIES, findings_section, impression_section
 from bench.errors import DataError
@@ -155,15 +155,15 @@ def prepare_mimic_cxr_rexrank(physionet_root: Path, out_dir: Path, *, rexrank_js
     if not physionet_root.is_dir():
         raise DataError(f"PhysioNet root {physionet_root} does not exist. {HOW_TO_GET}")
     refuse_repository_target(out_dir)
-    split_csv, metadata_csv = _find_file(physionet_root, SPLIT_CSV), _find_file(physionet_root, METADATA_CSV)
+    split_csv, metadata_csv = find_file(physionet_root, SPLIT_CSV), find_file(physionet_root, METADATA_CSV)
     absent = [n for n, p in ((SPLIT_CSV, split_csv), (METADATA_CSV, metadata_csv)) if p is None]
     if absent:
         raise DataError(f"{', '.join(absent)} not found under {physionet_root}. {HOW_TO_GET}")
     assert split_csv is not None and metadata_csv is not None
-    studies = _read_split(split_csv)[SPLIT]
-    views = _read_views(metadata_csv, {d for s in studies.values() for d in s.dicoms})
+    studies = read_split(split_csv)[SPLIT]
+    views = read_views(metadata_csv, {d for s in studies.values() for d in s.dicoms})
     rexrank = _read_rexrank_json(rexrank_json) if rexrank_json is not None else None
-    reports = _locate_reports(physionet_root, [(s.subject, sid) for sid, s in list(studies.items())[:50]])
+    reports = locate_reports(physionet_root, [(s.subject, sid) for sid, s in list(studies.items())[:50]])
     advance = progress("sectioning MIMIC-CXR test reports", len(studies)) if progress is not None else None
     excluded = {r: 0 for r in EXCLUSION_REASONS}
     rows: list[dict[str, Any]] = []
@@ -192,9 +192,9 @@ def prepare_mimic_cxr_rexrank(physionet_root: Path, out_dir: Path, *, rexrank_js
             rows.append({
                 "study_id": sid,
                 "subject_id": source.subject,
-                "images": [_image_relpath(source.subject, sid, d) for d in dicoms],
+                "images": [image_relpath(source.subject, sid, d) for d in dicoms],
                 "views": [views.get(d, "") for d in dicoms],
-                "frontal": _image_relpath(source.subject, sid, frontal) if frontal else None,
+                "frontal": image_relpath(source.subject, sid, frontal) if frontal else None,
                 "reference_sha256": sha256_text(reference),
                 "findings_sha256": sha256_text(findings_text),
                 "reference": reference,
