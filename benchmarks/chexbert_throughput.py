@@ -92,7 +92,6 @@ def build_random_checkpoint(path: Path, calibration: list[str], vocab: Path, see
     (labels then vary, which makes the identity check meaningful).
     """
     import torch
-    from torch import nn
     from transformers import BertConfig, BertModel
 
     from metrics.chexbert_model import BERT_BASE_UNCASED, encode, load_tokenizer
