@@ -38,7 +38,7 @@ from baselines.common.image_config import image_config_for
 from baselines.common.images import load_image, load_images
 from baselines.common.splits import study_images, training_splits
 from baselines.common.trainloop import (EpochSampler, TrainerState, make_optimizer, prepare_run_dir,
-                                        run_training)
+                                        run_training, trained_checkpoint)
 
 TRAINING_INFO = "am_mrg_training.json"
 MEMORIES = "memories"
@@ -153,7 +153,7 @@ def _train_stage1(request: TrainRequest, preset: str, recipe: Stage1Recipe) -> P
         start_fields={"preset": preset, "stage": 1},
         eval_weight=lambda b: torch.tensor(b["labels"].shape[0]),
     )
-    chosen = out / "best" if (out / "best").is_dir() else out / "final"
+    chosen = trained_checkpoint(out)
     if accelerator.is_main_process:
         classifier = DiseaseClassifier.load(chosen)
         settings = {"threshold": recipe.cam_threshold, "top_k": recipe.cam_top_k, "maps_num": recipe.maps_num,
@@ -449,7 +449,7 @@ def _train_stage2(request: TrainRequest, preset: str, recipe: Stage2Recipe) -> P
         write_model=write_model, training_info=info, info_name=TRAINING_INFO,
         start_fields={"preset": preset, "stage": 2, "cache_seconds": cache_seconds},
     )
-    return out / "best" if (out / "best").is_dir() else out / "final"
+    return trained_checkpoint(out)
 
 
 def train(request: TrainRequest) -> Path:

@@ -33,7 +33,7 @@ from baselines.anat_attn.masks import GridMaskProvider, mask_source_for
 from baselines.anat_attn.presets import TrainRecipe, resolve_recipe
 from baselines.common.collate import pad_token_ids
 from baselines.common.trainloop import (EpochSampler, LossLog, TrainerState, make_optimizer, prepare_run_dir,
-                                        run_training)
+                                        run_training, trained_checkpoint)
 
 __all__ = ["train", "EpochSampler", "LossLog", "TrainerState", "Collator", "ReportDataset", "usable_studies"]
 
@@ -325,7 +325,7 @@ def train(request: TrainRequest) -> Path:
         info_name=TRAINING_INFO,
         start_fields={"preset": preset_name, "cache_seconds": cache_seconds},
     )
-    return out / "best" if (out / "best").is_dir() else out / "final"
+    return trained_checkpoint(out)
 
 
 def _model_inputs(batch: dict[str, Any], model, provider: GridMaskProvider | None) -> dict[str, Any]:

@@ -151,6 +151,12 @@ def make_scheduler(settings: LoopSettings, optimizer, total_steps: int):
     return get_constant_schedule_with_warmup(optimizer, warmup)
 
 
+def trained_checkpoint(out: Path) -> Path:
+    """The checkpoint a finished run hands back: ``best/`` (lowest validation loss) when the run
+    validated, else ``final/`` — both written by ``run_training``."""
+    return out / "best" if (out / "best").is_dir() else out / "final"
+
+
 def save_model_dir(directory: Path, write: Callable[[Path], None], info: dict[str, Any], info_name: str) -> None:
     """Write a loadable model directory atomically: ``write(tmp)`` then the training-info file."""
     tmp = directory.with_name(directory.name + ".tmp")

@@ -30,6 +30,7 @@ from baselines.common.trainloop import (
     make_optimizer,
     prepare_run_dir,
     run_training,
+    trained_checkpoint,
 )
 from baselines.s2d_align.configuration import (
     MAX_REPORT_TOKENS,
@@ -328,4 +329,4 @@ def train(request: TrainRequest) -> Path:
         write_model=write_model, training_info=info, info_name=TRAINING_INFO,
         start_fields={"preset": preset, "stage": request.stage},
     )
-    return out / "best" if (out / "best").is_dir() else out / "final"
+    return trained_checkpoint(out)
