@@ -15,8 +15,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from bench.errors import DataError
-from bench.types import Study
+from rrg_bench.errors import DataError
+from rrg_bench.types import Study
 
 ImageChoice = Literal["frontal", "first"]
 ImageMode = Literal["L", "RGB"]

@@ -23,10 +23,10 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from baselines.image_io import ImageChoice, file_sha256, load_image, to_float_array
-from bench.errors import DataError, UsageError, WeightsUnavailable
-from bench.generator import Generator, GeneratorContext
-from bench.types import Generation, Study
+from rrg_bench.baselines.image_io import ImageChoice, file_sha256, load_image, to_float_array
+from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
+from rrg_bench.generator import Generator, GeneratorContext
+from rrg_bench.types import Generation, Study
 
 #: side of the square grayscale thumbnail the ``pixel`` encoder compares
 PIXEL_SIZE = 64

@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bench.errors import DataError
-from bench.generator import Generator, GeneratorContext
-from bench.types import Generation, Study
-from metrics.labels import NO_FINDING, POSITIVE
+from rrg_bench.errors import DataError
+from rrg_bench.generator import Generator, GeneratorContext
+from rrg_bench.types import Generation, Study
+from rrg_bench.metrics.labels import NO_FINDING, POSITIVE
 
 
 def train_reports(ctx: GeneratorContext, generator: str) -> list[Study]:
@@ -110,7 +110,7 @@ def most_frequent_normal(texts: Sequence[str]) -> tuple[str, int]:
     Each distinct text is labelled once; the choice depends only on the multiset of texts,
     not on their order.
     """
-    from metrics.chexpert_rules import label_reports
+    from rrg_bench.metrics.chexpert_rules import label_reports
 
     counts = Counter(texts)
     distinct = sorted(counts)

@@ -1,5 +1,5 @@
-"""``python -m bench`` (and ``accelerate launch -m bench``) runs the CLI."""
+"""``python -m rrg_bench`` (and ``accelerate launch -m rrg_bench``) runs the CLI."""
 
-from bench.cli import main
+from rrg_bench.cli import main
 
 main()

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from rrg_bench.errors import BenchError
 
 SCHEMA_VERSION = 1
 DB_NAME = "annotations.sqlite"

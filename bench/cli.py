@@ -16,8 +16,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from bench import __version__
-from bench.cli_common import err, handles_errors, out
+from rrg_bench import __version__
+from rrg_bench.cli_common import err, handles_errors, out
 
 app = typer.Typer(
     name="bench",
@@ -73,7 +73,7 @@ FreshOpt = Annotated[bool, typer.Option("--fresh", help="Discard an existing run
 
 
 def _kv(items: list[str] | None, what: str) -> dict[str, str]:
-    from bench.errors import UsageError
+    from rrg_bench.errors import UsageError
 
     result: dict[str, str] = {}
     for item in items or []:
@@ -92,7 +92,7 @@ def _model_params(model_arg: list[str] | None, checkpoint: str | None) -> dict[s
 
 
 def _reporter(progress: bool):
-    from bench.progress import ProgressReporter
+    from rrg_bench.progress import ProgressReporter
 
     return ProgressReporter(console=err, enabled=progress)
 
@@ -144,11 +144,11 @@ def run(
 ) -> None:
     """Generate reports for a split and score them: writes a run directory with results.json.
 
-    Re-running the same command resumes an interrupted run. Under [bold]accelerate launch -m bench run …[/bold]
+    Re-running the same command resumes an interrupted run. Under [bold]accelerate launch -m rrg_bench run …[/bold]
     studies are sharded across processes and merged in study order.
     """
-    from bench.runner import RunOptions, RunSpec
-    from bench.runner import run as do_run
+    from rrg_bench.runner import RunOptions, RunSpec
+    from rrg_bench.runner import run as do_run
 
     spec = RunSpec(dataset=dataset, split=split, model=model, model_params=_model_params(model_arg, checkpoint),
                    metrics=[metrics], seed=seed,
@@ -180,8 +180,8 @@ def generate(
     progress: ProgressOpt = True,
 ) -> None:
     """Only generate (resumable): writes predictions.jsonl in the run directory, no scoring."""
-    from bench.runner import RunOptions, RunSpec
-    from bench.runner import generate as do_generate
+    from rrg_bench.runner import RunOptions, RunSpec
+    from rrg_bench.runner import generate as do_generate
 
     spec = RunSpec(dataset=dataset, split=split, model=model, model_params=_model_params(model_arg, checkpoint),
                    seed=seed, limit=limit)
@@ -216,7 +216,7 @@ def score(
     progress: ProgressOpt = True,
 ) -> None:
     """Score someone's predictions file against a dataset split (joined by study id, never by line)."""
-    from bench.runner import RunOptions, score_file
+    from rrg_bench.runner import RunOptions, score_file
 
     opts = RunOptions(runs_dir=runs_dir, data_root=data_root, device=device, batch_size=batch_size, n_boot=n_boot,
                       progress=progress)
@@ -248,14 +248,14 @@ def train(
 ) -> None:
     """Train a generator on a dataset's train split; the output directory is a loadable checkpoint.
 
-    Works under [bold]accelerate launch -m bench train …[/bold] for multi-GPU / multi-node training.
+    Works under [bold]accelerate launch -m rrg_bench train …[/bold] for multi-GPU / multi-node training.
     """
-    from baselines import TRAINERS
+    from rrg_bench.baselines import TRAINERS
 
-    from bench.errors import UsageError
-    from bench.registry import registry
-    from bench.runner import load_dataset
-    from bench.training import TrainRequest
+    from rrg_bench.errors import UsageError
+    from rrg_bench.registry import registry
+    from rrg_bench.runner import load_dataset
+    from rrg_bench.training import TrainRequest
 
     registry("generators").entry(model)  # unknown names fail with suggestions
     if model not in TRAINERS:
@@ -281,10 +281,12 @@ _KINDS = ("generators", "metrics", "datasets")
 def _card_dirs(kind: str) -> list[Path]:
     import importlib.resources as res
 
-    root = Path(str(res.files("bench"))).parent
-    return {"generators": [root / "baselines" / "cards", root / "baselines"],
-            "metrics": [root / "metrics" / "cards"],
-            "datasets": [root / "data_manifests"]}[kind]
+    def folder(package: str) -> Path:
+        return Path(str(res.files(package)))
+
+    return {"generators": [folder("rrg_bench.baselines") / "cards", folder("rrg_bench.baselines")],
+            "metrics": [folder("rrg_bench.metrics") / "cards"],
+            "datasets": [folder("rrg_bench.data_manifests")]}[kind]
 
 
 def _card_paths(kind: str, name: str) -> list[Path]:
@@ -325,8 +327,8 @@ def ls(
     from rich.markdown import Markdown
     from rich.table import Table
 
-    from bench.errors import UsageError
-    from bench.registry import registry
+    from rrg_bench.errors import UsageError
+    from rrg_bench.registry import registry
 
     kinds = _KINDS if kind is None else (kind,)
     if kind is not None and kind not in _KINDS:
@@ -360,8 +362,8 @@ def validate(
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Also verify this dataset's data.")] = None,
 ) -> None:
     """Check that every registered entry loads and every shipped manifest is intact."""
-    from bench.errors import BenchError as _BE
-    from bench.registry import registry
+    from rrg_bench.errors import BenchError as _BE
+    from rrg_bench.registry import registry
 
     problems: list[str] = []
     for k in _KINDS:
@@ -389,7 +391,7 @@ def validate(
 @handles_errors
 def env(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The environment fingerprint a record would carry (versions, Java, git state)."""
-    from bench.environment import environment_info, harness_info
+    from rrg_bench.environment import environment_info, harness_info
 
     info = {"harness": harness_info(), "environment": environment_info(os.environ.get("BENCH_DEVICE", "cpu"))}
     if as_json:
@@ -418,7 +420,7 @@ def data_verify(
     data_root: DataRootOpt = None,
 ) -> None:
     """Report what data is present, what is missing or differs from the manifest, and where to get it."""
-    from bench.registry import registry
+    from rrg_bench.registry import registry
 
     names = [dataset] if dataset else registry("datasets").names()
     bad = False
@@ -441,9 +443,9 @@ def data_verify(
 
 #: dataset -> (module, prepare function); each writes under <data-root>/<module.PREPARED_SUBDIR>
 _PREPARERS = {
-    "mimic_cxr/official": ("bench.datasets.mimic_cxr", "prepare_mimic_cxr"),
-    "mimic_cxr/rexrank": ("bench.datasets.mimic_cxr_rexrank", "prepare_mimic_cxr_rexrank"),
-    "chexpert_plus/rexrank": ("bench.datasets.chexpert_plus_rexrank", "prepare_chexpert_plus_rexrank"),
+    "mimic_cxr/official": ("rrg_bench.datasets.mimic_cxr", "prepare_mimic_cxr"),
+    "mimic_cxr/rexrank": ("rrg_bench.datasets.mimic_cxr_rexrank", "prepare_mimic_cxr_rexrank"),
+    "chexpert_plus/rexrank": ("rrg_bench.datasets.chexpert_plus_rexrank", "prepare_chexpert_plus_rexrank"),
 }
 _PREPARE_ALIASES = {"mimic_cxr": "mimic_cxr/official"}
 
@@ -468,7 +470,7 @@ def data_prepare(
     """Build local reference files from credentialed data (they never leave your data root)."""
     import importlib
 
-    from bench.errors import UsageError
+    from rrg_bench.errors import UsageError
 
     name = _PREPARE_ALIASES.get(dataset, dataset)
     if name not in _PREPARERS:
@@ -493,8 +495,8 @@ def data_prepare(
 
 def _mount_subcommands() -> None:
     """Sub-apps live in their own modules; their heavy imports stay inside their commands."""
-    from bench.cli_cache import cache_app, weights_app
-    from bench.cli_leaderboard import register as register_leaderboard
+    from rrg_bench.cli_cache import cache_app, weights_app
+    from rrg_bench.cli_leaderboard import register as register_leaderboard
 
     app.add_typer(cache_app, name="cache")
     app.add_typer(weights_app, name="weights")

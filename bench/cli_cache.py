@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from bench.cli_common import err, handles_errors, out
+from rrg_bench.cli_common import err, handles_errors, out
 
 cache_app = typer.Typer(help="Inspect or move the content-addressed annotation cache.", no_args_is_help=True)
 weights_app = typer.Typer(help="Fetch (pinned revision) and verify model weights.", no_args_is_help=True)
@@ -18,7 +18,7 @@ CacheOpt = Annotated[Optional[Path], typer.Option(
 
 
 def _open(cache_dir: Path | None):
-    from bench.cache import DB_NAME, AnnotationCache
+    from rrg_bench.cache import DB_NAME, AnnotationCache
 
     return AnnotationCache(Path(cache_dir) / DB_NAME if cache_dir else None)
 
@@ -92,8 +92,8 @@ def weights_list() -> None:
     """Known weights, their pinned source, and whether they are present here."""
     from rich.table import Table
 
-    from bench import weights
-    from bench.errors import WeightsUnavailable
+    from rrg_bench import weights
+    from rrg_bench.errors import WeightsUnavailable
 
     table = Table()
     for col in ("name", "source (pinned)", "present at"):
@@ -117,7 +117,7 @@ def weights_fetch(
         "--from", help="Install from a file you already have instead of downloading (sha256 still checked).")] = None,
 ) -> None:
     """Download weights at the pinned revision (or install a local copy), check sha256, record it."""
-    from bench import weights
+    from rrg_bench import weights
 
     path = weights.fetch(name, revision=revision, source=source)
     out.print(f"{name}: {path}", markup=False, highlight=False)
@@ -130,7 +130,7 @@ def weights_verify(
     path: Annotated[Optional[Path], typer.Option("--path", help="Check this file/directory instead of the resolved one.")] = None,
 ) -> None:
     """Hash the weights the harness would use and compare with the pinned or recorded sha256."""
-    from bench import weights
+    from rrg_bench import weights
 
     result = weights.verify(name, path)
     colour = {True: "green", False: "red", None: "yellow"}[result.ok]

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bench.errors import BenchError
+from rrg_bench.errors import BenchError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

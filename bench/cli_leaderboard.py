@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bench.cli_common import err, handles_errors, out
+from rrg_bench.cli_common import err, handles_errors, out
 
 RootOpt = Annotated[Optional[Path], typer.Option(
     "--root", envvar="BENCH_LEADERBOARD_ROOT",
@@ -26,7 +26,7 @@ MetricOpt = Annotated[Optional[list[str]], typer.Option(
 
 
 def _layout(root: Path | None) -> Any:
-    from leaderboard.boards import BoardLayout, default_root
+    from rrg_bench.leaderboard.boards import BoardLayout, default_root
 
     return BoardLayout(Path(root) if root is not None else default_root())
 
@@ -43,12 +43,12 @@ def leaderboard_build(
     A published version directory is immutable: a different result needs a version bump in the
     board file and a CHANGELOG line.
     """
-    from leaderboard.build import build
+    from rrg_bench.leaderboard.build import build
 
     layout = _layout(root)
     boards = [board] if board else layout.board_names()
     if not boards:
-        from bench.errors import UsageError
+        from rrg_bench.errors import UsageError
 
         raise UsageError(f"no boards in {layout.boards_dir}")
     for name in boards:
@@ -63,7 +63,7 @@ def leaderboard_check(
     root: RootOpt = None,
 ) -> None:
     """Rebuild every board in a temporary directory; exit 3 if any committed file differs."""
-    from leaderboard.build import check, raise_on_check
+    from rrg_bench.leaderboard.build import check, raise_on_check
 
     layout = _layout(root)
     result = check(layout, boards or None)
@@ -86,7 +86,7 @@ def leaderboard_add(
     root: RootOpt = None,
 ) -> None:
     """Validate a results record and copy it into leaderboard/records/<board>/."""
-    from leaderboard.store import add_record
+    from rrg_bench.leaderboard.store import add_record
 
     result = add_record(_layout(root), record, board, with_stats=stats, replace=replace)
     out.print(f"[green]✓[/green] {result.state} {escape(str(result.record))} ({len(result.stats)} statistics files)",
@@ -115,10 +115,10 @@ def table(
     """A paper table from any records of one dataset split: rows = runs, columns = metrics."""
     import sys
 
-    from bench.compare import load
-    from bench.errors import UsageError
-    from leaderboard.paper import paper_table
-    from leaderboard.render import RENDERERS
+    from rrg_bench.compare import load
+    from rrg_bench.errors import UsageError
+    from rrg_bench.leaderboard.paper import paper_table
+    from rrg_bench.leaderboard.render import RENDERERS
 
     if fmt not in RENDERERS:
         raise UsageError(f"--format must be one of {', '.join(RENDERERS)}; got {fmt!r}")
@@ -166,9 +166,9 @@ def compare(
     from rich import box
     from rich.table import Table as RichTable
 
-    from bench.compare import (FAIL_ON, Tolerances, compare_records, find_regressions, load, load_tolerances,
+    from rrg_bench.compare import (FAIL_ON, Tolerances, compare_records, find_regressions, load, load_tolerances,
                                raise_on_regressions)
-    from bench.errors import UsageError
+    from rrg_bench.errors import UsageError
 
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
 
-from bench.errors import BenchError, RegressionFound, UsageError
-from bench.fingerprint import sha256_file
-from bench.records import MetricValue, ResultsRecord, load_record
+from rrg_bench.errors import BenchError, RegressionFound, UsageError
+from rrg_bench.fingerprint import sha256_file
+from rrg_bench.records import MetricValue, ResultsRecord, load_record
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -191,7 +191,7 @@ class Comparison:
 
 def registry_scorer(spec: str) -> Any:
     """The registered scorer for a record's scorer spec (its ``aggregate`` is what we need)."""
-    from bench.registry import parse_spec, registry
+    from rrg_bench.registry import parse_spec, registry
 
     name, params = parse_spec(spec)
     return registry("metrics").get(name)(**params)
@@ -199,7 +199,7 @@ def registry_scorer(spec: str) -> Any:
 
 def aligned_stats(base: LoadedRecord, new: LoadedRecord, scorer_spec: str) -> tuple["pd.DataFrame", "pd.DataFrame"]:
     """Both stats tables in the same study order; an error names the two files' scorer."""
-    from bench.stats import align_by_study
+    from rrg_bench.stats import align_by_study
 
     try:
         return align_by_study(load_stats(base, scorer_spec), load_stats(new, scorer_spec))
@@ -210,7 +210,7 @@ def aligned_stats(base: LoadedRecord, new: LoadedRecord, scorer_spec: str) -> tu
 def paired_tests(base: LoadedRecord, new: LoadedRecord, scorer_spec: str, *, n_boot: int, n_trials: int,
                  seed: int, scorer_factory: ScorerFactory = registry_scorer) -> dict[str, tuple[Any, float | None]]:
     """Per column of one scorer: (paired-bootstrap result, approximate-randomisation p or None)."""
-    from bench.stats import approximate_randomisation, paired_bootstrap
+    from rrg_bench.stats import approximate_randomisation, paired_bootstrap
 
     a, b = aligned_stats(base, new, scorer_spec)
     aggregate = scorer_factory(scorer_spec).aggregate

@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import bench
+import rrg_bench
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "torch", "transformers", "tokenizers",
             "accelerate", "pycocoevalcap", "f1chexbert", "radgraph", "huggingface-hub", "pydantic")
@@ -42,7 +42,7 @@ def java_version() -> str | None:
 
 
 def _git(*args: str) -> str | None:
-    root = Path(bench.__file__).resolve().parent.parent
+    root = Path(rrg_bench.__file__).resolve().parent.parent
     try:
         proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
@@ -56,7 +56,7 @@ def harness_info() -> dict[str, Any]:
     status = _git("status", "--porcelain", "--untracked-files=no")
     diff = _git("diff", "HEAD") if status else ""
     return {
-        "version": bench.__version__,
+        "version": rrg_bench.__version__,
         "git_commit": commit.strip() if commit else None,
         "git_dirty": bool(status.strip()) if status is not None else None,
         "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,

@@ -17,8 +17,8 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bench.errors import UsageError
-from bench.types import Generation, Study
+from rrg_bench.errors import UsageError
+from rrg_bench.types import Generation, Study
 
 
 def study_seed(run_seed: int, study_id: str) -> int:

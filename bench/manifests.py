@@ -28,10 +28,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-from bench.errors import DataError, UsageError
-from bench.fingerprint import canonical_json as canonical_json  # re-exported
-from bench.fingerprint import sha256_file as sha256_file
-from bench.fingerprint import sha256_text as sha256_text
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.fingerprint import canonical_json as canonical_json  # re-exported
+from rrg_bench.fingerprint import sha256_file as sha256_file
+from rrg_bench.fingerprint import sha256_text as sha256_text
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only the annotation needs it
     from importlib.resources.abc import Traversable
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only the annotation needs
 MANIFEST_SCHEMA = "bench.manifest/1"
 
 #: package that holds the committed manifests (one folder per dataset name)
-MANIFEST_PACKAGE = "data_manifests"
+MANIFEST_PACKAGE = "rrg_bench.data_manifests"
 
 #: ``progress(description, total) -> advance``; ``advance(n)`` marks n more items done. The
 #: same protocol as ``bench.progress.ProgressReporter.task``; library code never prints.

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench import RECORD_SCHEMA
-from bench.errors import BenchError
+from rrg_bench import RECORD_SCHEMA
+from rrg_bench.errors import BenchError
 
 
 class _Strict(BaseModel):

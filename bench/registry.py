@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Generic, Iterator, TypeVar
 
-from bench.errors import UsageError
+from rrg_bench.errors import UsageError
 
 T = TypeVar("T")
 
@@ -105,7 +105,7 @@ def registry(kind: str) -> Registry[Any]:
     if kind not in ENTRY_POINT_GROUPS:
         raise ValueError(kind)
     if kind not in _REGISTRIES:
-        source = {"generators": "baselines", "metrics": "metrics", "datasets": "bench.datasets"}[kind]
+        source = {"generators": "rrg_bench.baselines", "metrics": "rrg_bench.metrics", "datasets": "rrg_bench.datasets"}[kind]
         _REGISTRIES[kind] = Registry(kind, _builtins(source))
     return _REGISTRIES[kind]
 

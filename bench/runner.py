@@ -8,7 +8,7 @@ is in ``results.json``. ``--limit`` is not part of the fingerprint either: studi
 generated in manifest order with per-study seeds, so a limited run is a prefix of the full
 run and continuing it later yields the same bytes as a full run from scratch.
 
-Sharding (``accelerate launch -m bench run ...``): batches are formed once over the whole
+Sharding (``accelerate launch -m rrg_bench run ...``): batches are formed once over the whole
 split and dealt round-robin to processes, so every batch has the same composition as in a
 single-process run; each process appends to its own shard file and the main process merges
 them in study order. Hence the merged file is byte-identical to a single-process run.
@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bench import RECORD_SCHEMA
-from bench.datasets.base import Dataset
-from bench.environment import environment_info, harness_info
-from bench.errors import BenchError, DataError, RunLocked, UsageError, WeightsUnavailable
-from bench.fingerprint import sha256_file, sha256_json
-from bench.generator import Generator, GeneratorContext, study_seed
-from bench.predictions import PredictionsWriter, align, read_external, recover, write_ordered
-from bench.progress import ProgressReporter
-from bench.records import MetricValue, PredictionsInfo, ResultsRecord, Status, write_record
-from bench.registry import parse_spec, registry
-from bench.types import Study
+from rrg_bench import RECORD_SCHEMA
+from rrg_bench.datasets.base import Dataset
+from rrg_bench.environment import environment_info, harness_info
+from rrg_bench.errors import BenchError, DataError, RunLocked, UsageError, WeightsUnavailable
+from rrg_bench.fingerprint import sha256_file, sha256_json
+from rrg_bench.generator import Generator, GeneratorContext, study_seed
+from rrg_bench.predictions import PredictionsWriter, align, read_external, recover, write_ordered
+from rrg_bench.progress import ProgressReporter
+from rrg_bench.records import MetricValue, PredictionsInfo, ResultsRecord, Status, write_record
+from rrg_bench.registry import parse_spec, registry
+from rrg_bench.types import Study
 
 SPEC_VERSION = 1
 
@@ -80,7 +80,7 @@ def load_generator(name: str, params: dict[str, str]) -> Generator:
 
 def expand_metric_specs(specs: Sequence[str]) -> list[str]:
     """``default`` and other suite names expand to their scorer specs; order kept, deduped."""
-    from metrics import SUITES
+    from rrg_bench.metrics import SUITES
 
     out: list[str] = []
     for spec in specs:
@@ -123,7 +123,7 @@ def _now() -> str:
 
 
 def _harness_major_minor() -> str:
-    from bench import __version__
+    from rrg_bench import __version__
 
     return ".".join(__version__.split(".")[:2])
 
@@ -393,9 +393,9 @@ class ScoringOutcome:
 def score(studies: Sequence[Study], hypotheses: Sequence[str], metric_specs: Sequence[str], out_dir: Path,
           opts: RunOptions, reporter: ProgressReporter | None = None, seed: int = 0,
           dataset: Dataset | None = None) -> ScoringOutcome:
-    from metrics.base import ScoringContext
+    from rrg_bench.metrics.base import ScoringContext
 
-    from bench.stats import bootstrap_ci
+    from rrg_bench.stats import bootstrap_ci
 
     reporter = reporter or ProgressReporter(enabled=False)
     cache = _open_cache()
@@ -456,7 +456,7 @@ def _train_references(dataset: Dataset | None) -> Callable[[], list[str]] | None
 
 def _open_cache() -> Any:
     try:
-        from bench.cache import AnnotationCache
+        from rrg_bench.cache import AnnotationCache
     except ImportError:  # the cache module is optional for text-only metric suites
         return None
     return AnnotationCache()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from bench.errors import UsageError
+from rrg_bench.errors import UsageError
 
 if TYPE_CHECKING:  # pandas is imported lazily
     import pandas as pd

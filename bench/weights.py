@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bench.fingerprint import sha256_file
-from bench.errors import BenchError, UsageError, WeightsUnavailable
+from rrg_bench.fingerprint import sha256_file
+from rrg_bench.errors import BenchError, UsageError, WeightsUnavailable
 
 #: StanfordAIMI/RRG_scorers commit pinned for chexbert.pth and the RadGraph archives. The same
 #: commit appears as the snapshot of these files in several independent public projects (HF

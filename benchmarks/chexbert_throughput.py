@@ -49,15 +49,15 @@ def timed(fn):
 
 
 def load_split(annotation: Path, split: str):
-    from bench.types import Study
+    from rrg_bench.types import Study
 
     rows = json.loads(annotation.read_text())[split]
     return [Study(r["id"], split, r["report"], hashlib.sha256(r["report"].encode()).hexdigest()) for r in rows]
 
 
 def random_report_hyps(test, train) -> list[str]:
-    from baselines.simple import RandomReport
-    from bench.generator import GeneratorContext, study_seed
+    from rrg_bench.baselines.simple import RandomReport
+    from rrg_bench.generator import GeneratorContext, study_seed
 
     gen = RandomReport()
     gen.setup(GeneratorContext(dataset="iu_xray", split="test", seed=0, train_studies=lambda: train))
@@ -66,8 +66,8 @@ def random_report_hyps(test, train) -> list[str]:
 
 def locate_inputs(work: Path) -> tuple[Path, str, Path, str]:
     """(checkpoint, what it is, vocab.txt, where it is from); builds a random checkpoint if needed."""
-    from bench import weights
-    from bench.errors import WeightsUnavailable
+    from rrg_bench import weights
+    from rrg_bench.errors import WeightsUnavailable
 
     try:
         vocab_dir = weights.resolve("bert-base-uncased")
@@ -94,7 +94,7 @@ def build_random_checkpoint(path: Path, calibration: list[str], vocab: Path, see
     import torch
     from transformers import BertConfig, BertModel
 
-    from metrics.chexbert_model import BERT_BASE_UNCASED, encode, load_tokenizer
+    from rrg_bench.metrics.chexbert_model import BERT_BASE_UNCASED, encode, load_tokenizer
 
     torch.manual_seed(seed)
     bert = BertModel(BertConfig(**BERT_BASE_UNCASED)).eval()
@@ -117,7 +117,7 @@ def offline_upstream_layout(work: Path, ckpt: Path, vocab: Path) -> dict[str, st
     The measuring process is a fresh interpreter started with this environment, because
     huggingface_hub and appdirs read it at import time.
     """
-    from metrics.chexbert_model import BERT_BASE_UNCASED
+    from rrg_bench.metrics.chexbert_model import BERT_BASE_UNCASED
 
     rev = "0" * 40
     snap = work / "hf" / "hub" / "models--bert-base-uncased" / "snapshots" / rev
@@ -181,10 +181,10 @@ def measure(args: argparse.Namespace, job: dict) -> None:
 
     from f1chexbert.f1chexbert import CACHE_DIR, F1CheXbert
 
-    from bench.cache import AnnotationCache, annotate_cached
-    from metrics.base import ScoringContext
-    from metrics.chexbert import CheXbertScorer
-    from metrics.label_f1 import binarize, f1_report
+    from rrg_bench.cache import AnnotationCache, annotate_cached
+    from rrg_bench.metrics.base import ScoringContext
+    from rrg_bench.metrics.chexbert import CheXbertScorer
+    from rrg_bench.metrics.label_f1 import binarize, f1_report
 
     assert Path(CACHE_DIR) == work / "xdg" / "chexbert", CACHE_DIR
     print(f"checkpoint: {job['ckpt_what']}")

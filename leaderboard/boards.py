@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bench.errors import BenchError, UsageError
-from bench.fingerprint import sha256_json
+from rrg_bench.errors import BenchError, UsageError
+from rrg_bench.fingerprint import sha256_json
 
 
 class _Strict(BaseModel):
@@ -124,9 +124,9 @@ def parse_board(path: Path) -> BoardSpec:
 
 def default_root() -> Path:
     """The ``leaderboard/`` directory of this checkout (boards, records, tables)."""
-    import leaderboard
+    import rrg_bench.leaderboard as package
 
-    return Path(leaderboard.__file__).resolve().parent
+    return Path(package.__file__).resolve().parent
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from bench.compare import LoadedRecord, load
-from bench.errors import BenchError, RegressionFound
-from bench.fingerprint import sha256_file
-from leaderboard.boards import BoardLayout, BoardSpec
-from leaderboard.render import RENDERERS, dumps, to_latex
-from leaderboard.table import (Table, TableColumn, TableRow, columns_for, fill_cells, mark_best, other_conventions,
+from rrg_bench.compare import LoadedRecord, load
+from rrg_bench.errors import BenchError, RegressionFound
+from rrg_bench.fingerprint import sha256_file
+from rrg_bench.leaderboard.boards import BoardLayout, BoardSpec
+from rrg_bench.leaderboard.render import RENDERERS, dumps, to_latex
+from rrg_bench.leaderboard.table import (Table, TableColumn, TableRow, columns_for, fill_cells, mark_best, other_conventions,
                                row_labels)
 
 TABLE_FILES = ("table.md", "table.tex", "table.csv", "table.json", "table.html")
@@ -120,7 +120,7 @@ def board_table(spec: BoardSpec, records: Sequence[LoadedRecord]) -> Table:
 
 def provenance(spec: BoardSpec, records: Sequence[LoadedRecord], table: Table, files: dict[str, bytes],
                matplotlib_version: str | None) -> dict:
-    from bench import __version__
+    from rrg_bench import __version__
 
     by_source = {r.source: r for r in table.rows}
     return {
@@ -167,7 +167,7 @@ def board_files(spec: BoardSpec, layout: BoardLayout, *, plots: bool = True) -> 
         files[name] = text.encode("utf-8")
     mpl_version = None
     if plots:
-        from leaderboard.plots import board_plots, matplotlib_version
+        from rrg_bench.leaderboard.plots import board_plots, matplotlib_version
 
         files.update(board_plots(table, spec.headline, spec.plots.per_label, spec.plots.per_label_value))
         mpl_version = matplotlib_version()

@@ -15,7 +15,7 @@ import io
 import json
 from typing import Any
 
-from leaderboard.table import Table, TableCell, TableColumn, TableRow, format_value, half_width, json_ready
+from rrg_bench.leaderboard.table import Table, TableCell, TableColumn, TableRow, format_value, half_width, json_ready
 
 DAGGER = "†"
 CI_NOTE = "± is half the width of the 95% bootstrap CI"

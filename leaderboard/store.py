@@ -16,9 +16,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.compare import LoadedRecord, load, locate_stats
-from bench.errors import BenchError, UsageError
-from leaderboard.boards import BoardLayout, BoardSpec
+from rrg_bench.compare import LoadedRecord, load, locate_stats
+from rrg_bench.errors import BenchError, UsageError
+from rrg_bench.leaderboard.boards import BoardLayout, BoardSpec
 
 #: a committed statistics file larger than this is refused (they are a few tens of kB)
 MAX_STATS_BYTES = 2_000_000
@@ -63,7 +63,7 @@ class AddResult:
 
 def add_record(layout: BoardLayout, source: Path, board: str | None = None, *, with_stats: bool = True,
                replace: bool = False) -> AddResult:
-    from leaderboard.build import eligibility_reasons
+    from rrg_bench.leaderboard.build import eligibility_reasons
 
     lr = load(source)
     if board is None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from bench.compare import LoadedRecord, metric_family, metric_signature, signature_differences
-from bench.errors import BenchError
-from bench.records import MetricValue
+from rrg_bench.compare import LoadedRecord, metric_family, metric_signature, signature_differences
+from rrg_bench.errors import BenchError
+from rrg_bench.records import MetricValue
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def mark_best(table: Table) -> None:
 
 
 def _signature_key(m: MetricValue, ignore_impl: Iterable[str]) -> str:
-    from bench.fingerprint import canonical_json
+    from rrg_bench.fingerprint import canonical_json
 
     return canonical_json(metric_signature(m, ignore_impl))
 

@@ -6,14 +6,14 @@ under different conventions never share a column.
 """
 
 BUILTINS: dict[str, str] = {
-    "nlg": "metrics.nlg:NLGScorer",
-    "chexpert_rules": "metrics.chexpert_rules:CheXpertRulesScorer",
-    "chexbert": "metrics.chexbert:CheXbertScorer",
-    "radgraph": "metrics.radgraph:RadGraphScorer",
-    "bleu2_rexrank": "metrics.bleu2_fast:Bleu2RexrankScorer",
-    "bertscore": "metrics.bertscore:BertScoreScorer",
-    "sembscore": "metrics.sembscore:SembScoreScorer",
-    "radcliq_v1": "metrics.radcliq:RadCliQScorer",
+    "nlg": "rrg_bench.metrics.nlg:NLGScorer",
+    "chexpert_rules": "rrg_bench.metrics.chexpert_rules:CheXpertRulesScorer",
+    "chexbert": "rrg_bench.metrics.chexbert:CheXbertScorer",
+    "radgraph": "rrg_bench.metrics.radgraph:RadGraphScorer",
+    "bleu2_rexrank": "rrg_bench.metrics.bleu2_fast:Bleu2RexrankScorer",
+    "bertscore": "rrg_bench.metrics.bertscore:BertScoreScorer",
+    "sembscore": "rrg_bench.metrics.sembscore:SembScoreScorer",
+    "radcliq_v1": "rrg_bench.metrics.radcliq:RadCliQScorer",
 }
 
 #: what ``--metrics default`` expands to (a named, versioned suite)

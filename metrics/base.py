@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bench.errors import UsageError
+from rrg_bench.errors import UsageError
 
 if TYPE_CHECKING:  # pandas is imported lazily at scoring time
     import pandas as pd

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from bench.errors import UsageError, WeightsUnavailable
-from metrics.base import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.errors import UsageError, WeightsUnavailable
+from rrg_bench.metrics.base import Column, ScoreResult, Scorer, ScoringContext
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,7 +127,7 @@ def resolve_model_dir(model: str, explicit: str | Path | None = None) -> Path:
         looked.append(f"${ENV_MODEL_DIR}={env}")
     else:
         looked.append(f"${ENV_MODEL_DIR} (unset)")
-    from bench.weights import weights_dir
+    from rrg_bench.weights import weights_dir
 
     ours = weights_dir() / model
     if _has_model_files(ours):
@@ -156,7 +156,7 @@ def resolve_model_dir(model: str, explicit: str | Path | None = None) -> Path:
 
 def model_files_sha256(model_dir: Path) -> str:
     """sha256 over the model directory's files (weights included), memoised per file."""
-    from bench.weights import tree_sha256
+    from rrg_bench.weights import tree_sha256
 
     return tree_sha256(model_dir)
 

@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from bench.cache import annotate_cached
-from bench.errors import BenchError, WeightsUnavailable
-from metrics.base import Column, ScoreResult, Scorer, ScoringContext
-from metrics.label_f1 import (AVERAGES, codes_frame, codes_from_frame, column_id, per_label_values,
+from rrg_bench.cache import annotate_cached
+from rrg_bench.errors import BenchError, WeightsUnavailable
+from rrg_bench.metrics.base import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.metrics.label_f1 import (AVERAGES, codes_frame, codes_from_frame, column_id, per_label_values,
                               summary_values)
-from metrics.labels import CHEXPERT_LABELS
+from rrg_bench.metrics.labels import CHEXPERT_LABELS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from metrics.chexbert_model import CheXbertLabeler
+    from rrg_bench.metrics.chexbert_model import CheXbertLabeler
 
 PREFIX = "chexbert_f1"
 UPSTREAM = "f1chexbert==0.0.2"
@@ -79,12 +79,12 @@ class CheXbertScorer(Scorer):
     # -- locating the pieces (never downloads) ---------------------------------------------
 
     def _checkpoint(self) -> Path:
-        from bench import weights
+        from rrg_bench import weights
 
         return weights.resolve("chexbert", self.params.ckpt)
 
     def _tokenizer_path(self) -> Path:
-        from bench import weights
+        from rrg_bench import weights
 
         if self.params.tokenizer is not None:
             p = Path(self.params.tokenizer).expanduser()
@@ -116,7 +116,7 @@ class CheXbertScorer(Scorer):
 
     def labeler(self, device: str = "cpu") -> "CheXbertLabeler":
         """The loaded network (shared across scorer instances with the same files)."""
-        from metrics.chexbert_model import CheXbertLabeler
+        from rrg_bench.metrics.chexbert_model import CheXbertLabeler
 
         ckpt, tok = self._checkpoint(), self._tokenizer_path()
         st = ckpt.stat()  # a file replaced in place is a different network
@@ -132,8 +132,8 @@ class CheXbertScorer(Scorer):
         import hashlib
         import json
 
-        from bench.weights import file_sha256
-        from metrics.chexbert_model import IMPL_VERSION, config_fingerprint, tokenizer_fingerprint
+        from rrg_bench.weights import file_sha256
+        from rrg_bench.metrics.chexbert_model import IMPL_VERSION, config_fingerprint, tokenizer_fingerprint
 
         arch = hashlib.sha256(json.dumps(config_fingerprint(labeler.config), sort_keys=True).encode()).hexdigest()
         return (f"chexbert/impl={IMPL_VERSION}/ckpt={file_sha256(labeler.checkpoint)}"
@@ -156,7 +156,7 @@ class CheXbertScorer(Scorer):
         return cols
 
     def impl(self) -> dict[str, Any]:
-        from bench import weights
+        from rrg_bench import weights
 
         facts: dict[str, Any] = {"implementation": f"metrics.chexbert v{self.version}", "equivalent_to": UPSTREAM}
         try:
@@ -169,7 +169,7 @@ class CheXbertScorer(Scorer):
         try:
             from importlib import metadata
 
-            from metrics.chexbert_model import IMPL_VERSION
+            from rrg_bench.metrics.chexbert_model import IMPL_VERSION
 
             facts["labeler_version"] = IMPL_VERSION
             facts["packages"] = {p: metadata.version(p) for p in ("torch", "transformers")}

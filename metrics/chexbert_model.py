@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel, BertTokenizer
 
-from bench.errors import BenchError
-from metrics.labels import CHEXPERT_LABELS
+from rrg_bench.errors import BenchError
+from rrg_bench.metrics.labels import CHEXPERT_LABELS
 
 #: bump when anything that can change a label changes (tokenisation, truncation, heads)
 IMPL_VERSION = "1"

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from metrics import chexpert_rules_phrases as P
-from metrics.base import Column, Scorer, ScoreResult, ScoringContext
-from metrics.labels import BLANK, CHEXPERT_LABELS, NEGATIVE, NO_FINDING, POSITIVE, UNCERTAIN
+from rrg_bench.metrics import chexpert_rules_phrases as P
+from rrg_bench.metrics.base import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.metrics.labels import BLANK, CHEXPERT_LABELS, NEGATIVE, NO_FINDING, POSITIVE, UNCERTAIN
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -337,7 +337,7 @@ class CheXpertRulesScorer(Scorer):
     PREFIX = "chexpert_rules_f1"
 
     def columns(self) -> list[Column]:
-        from metrics.label_f1 import AVERAGES, column_id
+        from rrg_bench.metrics.label_f1 import AVERAGES, column_id
 
         policy = self.params.uncertain
         cols = []
@@ -364,7 +364,7 @@ class CheXpertRulesScorer(Scorer):
 
     def score(self, study_ids: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
               ctx: ScoringContext) -> ScoreResult:
-        from metrics.label_f1 import codes_frame, per_label_values
+        from rrg_bench.metrics.label_f1 import codes_frame, per_label_values
 
         n = len(study_ids)
         if not (n == len(hyps) == len(refs)):
@@ -383,7 +383,7 @@ class CheXpertRulesScorer(Scorer):
         )
 
     def aggregate(self, stats: "pd.DataFrame") -> dict[str, float]:
-        from metrics.label_f1 import codes_from_frame, summary_values
+        from rrg_bench.metrics.label_f1 import codes_from_frame, summary_values
 
         ref_codes, hyp_codes = codes_from_frame(stats)
         return summary_values(ref_codes, hyp_codes, self.params.uncertain, self.PREFIX)

@@ -5,7 +5,7 @@ Why: a rule labeler needs an independent check. IU X-Ray reports carry manual Me
 reference that no labeler produced. Only the R2Gen **train + val** studies are used, so the
 phrase lists were never tuned on the test split.
 
-Run: ``python -m metrics.chexpert_rules_agreement [--shared DIR] [--markdown]``
+Run: ``python -m rrg_bench.metrics.chexpert_rules_agreement [--shared DIR] [--markdown]``
 (DIR defaults to ``$BENCH_SHARED`` or ``<repo>/../shared``). The data files are read in
 place and never copied.
 
@@ -29,8 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
-from metrics.chexpert_rules import label_reports
-from metrics.labels import CHEXPERT_LABELS, NO_FINDING, POSITIVE, UNCERTAIN
+from rrg_bench.metrics.chexpert_rules import label_reports
+from rrg_bench.metrics.labels import CHEXPERT_LABELS, NO_FINDING, POSITIVE, UNCERTAIN
 
 #: heading -> (observation, required qualifiers or None for "any")
 MESH_MAP: dict[str, list[tuple[str, frozenset[str] | None]]] = {

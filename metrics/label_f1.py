@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
-from metrics.labels import CHEXPERT_5_INDICES, CHEXPERT_LABELS, POSITIVE, UNCERTAIN
+from rrg_bench.metrics.labels import CHEXPERT_5_INDICES, CHEXPERT_LABELS, POSITIVE, UNCERTAIN
 
 if TYPE_CHECKING:
     import pandas as pd

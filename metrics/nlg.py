@@ -46,9 +46,9 @@ from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer import ptbtokenizer as _ptb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bench.errors import BenchError, UsageError
-from metrics.base import Column, Scorer, ScoreResult, ScoringContext
-from metrics.r2gen_convention import (
+from rrg_bench.errors import BenchError, UsageError
+from rrg_bench.metrics.base import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.metrics.r2gen_convention import (
     R2GenSettings,
     Vocabulary,
     clean_report_iu_xray,

@@ -34,7 +34,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-from bench.errors import UsageError
+from rrg_bench.errors import UsageError
 
 UNK = "<unk>"
 

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from bench.errors import BenchError, WeightsUnavailable
-from metrics.base import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.errors import BenchError, WeightsUnavailable
+from rrg_bench.metrics.base import Column, ScoreResult, Scorer, ScoringContext
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,10 +88,10 @@ class RadCliQScorer(Scorer):
     def components(self) -> dict[str, Any]:
         """The four component scorers, by RadCliQ feature name."""
         if self._components is None:
-            from metrics.bertscore import BertScoreScorer
-            from metrics.bleu2_fast import Bleu2RexrankScorer
-            from metrics.radgraph import RadGraphScorer
-            from metrics.sembscore import SembScoreScorer
+            from rrg_bench.metrics.bertscore import BertScoreScorer
+            from rrg_bench.metrics.bleu2_fast import Bleu2RexrankScorer
+            from rrg_bench.metrics.radgraph import RadGraphScorer
+            from rrg_bench.metrics.sembscore import SembScoreScorer
 
             p = self.params
             self._components = {

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bench.errors import PredictionsError, WeightsUnavailable
-from metrics.base import Column, Scorer, ScoreResult, ScoringContext
-from metrics.radgraph_rewards import EMPTY_PAIR, LEVELS, PairScores, score_pair
+from rrg_bench.errors import PredictionsError, WeightsUnavailable
+from rrg_bench.metrics.base import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.metrics.radgraph_rewards import EMPTY_PAIR, LEVELS, PairScores, score_pair
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,7 +98,7 @@ class RadGraphModel:
 
 def _sha256_file(path: Path) -> str:
     """sha256 of a (large) file, memoised across processes by path, size and mtime."""
-    from bench.weights import file_sha256
+    from rrg_bench.weights import file_sha256
 
     return file_sha256(path)
 
@@ -162,7 +162,7 @@ def resolve_backbone(model_type: str, model_dir: Path, backbone_name: str) -> Pa
 
 
 def locate_model(model_type: str, explicit_dir: str | Path | None = None) -> RadGraphModel:
-    from bench.weights import resolve
+    from rrg_bench.weights import resolve
 
     model_dir = Path(resolve(model_type, explicit_dir))
     config = check_model_dir(model_type, model_dir)
@@ -265,7 +265,7 @@ class RadGraphAnnotator:
 
     def annotate_cached(self, cache: Any, texts: Sequence[str],
                         progress: Callable[[str, int], Any] | None = None) -> tuple[list[dict], int, int]:
-        from bench.cache import annotate_cached
+        from rrg_bench.cache import annotate_cached
 
         return annotate_cached(cache, self.namespace, texts, lambda misses: self.annotate(misses, progress))
 

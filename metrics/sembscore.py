@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from bench.errors import WeightsUnavailable
-from metrics.base import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.errors import WeightsUnavailable
+from rrg_bench.metrics.base import Column, ScoreResult, Scorer, ScoringContext
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from metrics.chexbert_model import CheXbertLabeler
+    from rrg_bench.metrics.chexbert_model import CheXbertLabeler
 
 COLUMN_ID = "sembscore"
 #: bump when anything that changes a cached embedding changes here
@@ -93,7 +93,7 @@ class SembScoreScorer(Scorer):
         return {"name": self.name, "version": self.version, "params": {}, "impl": self.impl()}
 
     def _chexbert(self) -> Any:
-        from metrics.chexbert import CheXbertScorer
+        from rrg_bench.metrics.chexbert import CheXbertScorer
 
         return CheXbertScorer(ckpt=self.params.ckpt, tokenizer=self.params.tokenizer, config=self.params.config)
 
@@ -117,7 +117,7 @@ class SembScoreScorer(Scorer):
               ctx: ScoringContext) -> ScoreResult:
         import pandas as pd
 
-        from bench.cache import annotate_cached
+        from rrg_bench.cache import annotate_cached
 
         if not len(study_ids) == len(hyps) == len(refs):
             raise ValueError(f"sembscore: {len(study_ids)} ids, {len(hyps)} hypotheses, {len(refs)} references")

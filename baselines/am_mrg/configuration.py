@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from baselines.common.image_config import ImageConfig  # noqa: F401 (re-exported)
-from metrics.labels import CHEXPERT_LABELS
+from rrg_bench.baselines.common.image_config import ImageConfig  # noqa: F401 (re-exported)
+from rrg_bench.metrics.labels import CHEXPERT_LABELS
 
 NUM_OBSERVATIONS = len(CHEXPERT_LABELS)  # 14 disease queries, one per CheXpert observation
 

@@ -13,11 +13,11 @@ from typing import Any, Sequence
 
 from pydantic import Field
 
-from baselines.common.generation import (CheckpointGenerator, LLMDecodingParams, batch_pixels, decode_rows,
+from rrg_bench.baselines.common.generation import (CheckpointGenerator, LLMDecodingParams, batch_pixels, decode_rows,
                                          llm_decoding)
-from bench.errors import UsageError
-from bench.generator import GeneratorContext
-from bench.types import Generation, Study
+from rrg_bench.errors import UsageError
+from rrg_bench.generator import GeneratorContext
+from rrg_bench.types import Generation, Study
 
 
 class AMMRGParams(LLMDecodingParams):
@@ -38,8 +38,8 @@ class AMMRGGenerator(CheckpointGenerator):
         self._memory_ids: set[str] = set()
 
     def setup(self, ctx: GeneratorContext) -> None:
-        from baselines.am_mrg.loading import MEMORIES, load_model
-        from baselines.am_mrg.memory import REPORT, VISUAL, memory_study_ids
+        from rrg_bench.baselines.am_mrg.loading import MEMORIES, load_model
+        from rrg_bench.baselines.am_mrg.memory import REPORT, VISUAL, memory_study_ids
 
         directory = self._resolved()
         model, tokenizer = load_model(directory, verify_llm=self.params.verify_llm)
@@ -74,14 +74,14 @@ class AMMRGGenerator(CheckpointGenerator):
 
     def decoding(self) -> dict[str, Any]:
         """Effective decoding settings: params, else the checkpoint's dataset defaults."""
-        from baselines.am_mrg.configuration import AMMRGConfig
+        from rrg_bench.baselines.am_mrg.configuration import AMMRGConfig
 
         return llm_decoding(self.params, AMMRGConfig.load(self._resolved()))
 
     def fingerprint(self) -> dict[str, Any]:
         """Params + checkpoint content hash (weights, memories, bundled LLM, tokenizer) + the external
         LLM and its recorded hash + memory hashes + effective decoding; the same before and after setup."""
-        from baselines.am_mrg.configuration import AMMRGConfig
+        from rrg_bench.baselines.am_mrg.configuration import AMMRGConfig
 
         fp = super().fingerprint()
         directory = self._resolved()

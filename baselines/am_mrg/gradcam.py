@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from baselines.am_mrg.stage1 import DiseaseClassifier
+from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
 
 PATCH_GRID = 14
 THRESHOLD = 0.75

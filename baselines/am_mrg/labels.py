@@ -11,8 +11,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from bench.errors import WeightsUnavailable
-from metrics.labels import POSITIVE, UNCERTAIN
+from rrg_bench.errors import WeightsUnavailable
+from rrg_bench.metrics.labels import POSITIVE, UNCERTAIN
 
 LabelerChoice = Literal["auto", "chexbert", "chexpert_rules"]
 
@@ -21,12 +21,12 @@ def label_reports(texts: Sequence[str], labeler: LabelerChoice = "auto", device:
                   ) -> tuple[np.ndarray, dict[str, Any]]:
     """(n, 14) int8 CheXpert codes (0 blank, 1 positive, 2 negative, 3 uncertain) and the labeler's identity."""
     if labeler in ("auto", "chexbert"):
-        from metrics.chexbert import CheXbertScorer
+        from rrg_bench.metrics.chexbert import CheXbertScorer
 
         scorer = CheXbertScorer()
         reason = scorer.unavailable_reason()
         if reason is None:
-            from bench.weights import file_sha256
+            from rrg_bench.weights import file_sha256
 
             net = scorer.labeler(device)
             unique = sorted(set(texts))
@@ -35,7 +35,7 @@ def label_reports(texts: Sequence[str], labeler: LabelerChoice = "auto", device:
                     {"labeler": "chexbert", "checkpoint_sha256": file_sha256(net.checkpoint)})
         if labeler == "chexbert":
             raise WeightsUnavailable(f"am_mrg labeler=chexbert: {reason}")
-    from metrics.chexpert_rules import LABELER_VERSION, label_reports as rule_labels
+    from rrg_bench.metrics.chexpert_rules import LABELER_VERSION, label_reports as rule_labels
 
     return rule_labels(list(texts)), {"labeler": "chexpert_rules", "version": LABELER_VERSION}
 

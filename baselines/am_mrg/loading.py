@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import UsageError
-from baselines.am_mrg.configuration import AMMRGConfig
-from baselines.am_mrg.memory import REPORT, VISUAL, load_memory
-from baselines.am_mrg.model import AMMRG, LORA_DIR, torch_dtype
-from baselines.common.llm import load_checkpoint_llm, train_only_lora
+from rrg_bench.errors import UsageError
+from rrg_bench.baselines.am_mrg.configuration import AMMRGConfig
+from rrg_bench.baselines.am_mrg.memory import REPORT, VISUAL, load_memory
+from rrg_bench.baselines.am_mrg.model import AMMRG, LORA_DIR, torch_dtype
+from rrg_bench.baselines.common.llm import load_checkpoint_llm, train_only_lora
 
 MEMORIES = "memories"
 

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from bench.errors import BenchError, UsageError
-from bench.fingerprint import sha256_file as file_sha256
-from bench.types import Study
-from baselines.am_mrg.gradcam import PATCH_GRID, crop_patch, grad_cam, select_patches
-from baselines.am_mrg.stage1 import DiseaseClassifier
-from baselines.common.images import load_images
-from metrics.labels import CHEXPERT_LABELS
+from rrg_bench.errors import BenchError, UsageError
+from rrg_bench.fingerprint import sha256_file as file_sha256
+from rrg_bench.types import Study
+from rrg_bench.baselines.am_mrg.gradcam import PATCH_GRID, crop_patch, grad_cam, select_patches
+from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
+from rrg_bench.baselines.common.images import load_images
+from rrg_bench.metrics.labels import CHEXPERT_LABELS
 
 VISUAL, REPORT = "visual", "report"
 FORMAT = 1

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from baselines.am_mrg.configuration import IMAGE_PLACEHOLDER, AMMRGConfig, build_hf_config
-from baselines.am_mrg.hopfield import HopfieldLayer
+from rrg_bench.baselines.am_mrg.configuration import IMAGE_PLACEHOLDER, AMMRGConfig, build_hf_config
+from rrg_bench.baselines.am_mrg.hopfield import HopfieldLayer
 
 IGNORE_INDEX = -100
 WEIGHTS = "model.safetensors"

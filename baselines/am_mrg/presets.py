@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bench.errors import UsageError
-from baselines.common.presets import resolve_preset
-from baselines.am_mrg.configuration import PAPER_LLM, PAPER_REPORT_ENCODER, PAPER_SWIN, PAPER_VISION
+from rrg_bench.errors import UsageError
+from rrg_bench.baselines.common.presets import resolve_preset
+from rrg_bench.baselines.am_mrg.configuration import PAPER_LLM, PAPER_REPORT_ENCODER, PAPER_SWIN, PAPER_VISION
 
 
 class LoopRecipe(BaseModel):

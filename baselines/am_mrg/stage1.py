@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from baselines.am_mrg.configuration import Stage1Config, build_hf_config
+from rrg_bench.baselines.am_mrg.configuration import Stage1Config, build_hf_config
 
 WEIGHTS = "model.safetensors"
 

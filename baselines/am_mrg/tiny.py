@@ -14,9 +14,9 @@ from typing import Iterable
 
 import torch
 
-from bench.errors import WeightsUnavailable
-from baselines.am_mrg.configuration import PROMPT, ImageConfig, Stage1Config
-from baselines.common.bpe_tokenizer import train_bpe_tokenizer
+from rrg_bench.errors import WeightsUnavailable
+from rrg_bench.baselines.am_mrg.configuration import PROMPT, ImageConfig, Stage1Config
+from rrg_bench.baselines.common.bpe_tokenizer import train_bpe_tokenizer
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 WIDTH = 32

@@ -21,23 +21,23 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from bench.errors import UsageError
-from bench.training import TrainRequest
-from bench.types import Study
-from baselines.am_mrg.configuration import (MAX_REPORT_TOKENS, NEW_TOKENS, AMMRGConfig, HopfieldConfig, ImageConfig,
+from rrg_bench.errors import UsageError
+from rrg_bench.training import TrainRequest
+from rrg_bench.types import Study
+from rrg_bench.baselines.am_mrg.configuration import (MAX_REPORT_TOKENS, NEW_TOKENS, AMMRGConfig, HopfieldConfig, ImageConfig,
                                             Stage1Config, dataset_family, paper_qformer_config, paper_swin_config)
-from baselines.am_mrg.labels import binary_labels, label_reports
-from baselines.am_mrg.memory import (REPORT, VISUAL, build_report_memory, build_visual_memory, check_train_only,
+from rrg_bench.baselines.am_mrg.labels import binary_labels, label_reports
+from rrg_bench.baselines.am_mrg.memory import (REPORT, VISUAL, build_report_memory, build_visual_memory, check_train_only,
                                      copy_memory, file_sha256, load_memory, memory_provenance, memory_study_ids,
                                      save_memory)
-from baselines.am_mrg.presets import Stage1Recipe, Stage2Recipe, resolve_recipe
-from baselines.common.checkpoints import state_dict_sha256
-from baselines.common.collate import pad_token_ids
-from baselines.common.feature_cache import ArrayCache, fill_cache
-from baselines.common.image_config import image_config_for
-from baselines.common.images import load_image, load_images
-from baselines.common.splits import study_images, training_splits
-from baselines.common.trainloop import (EpochSampler, TrainerState, make_optimizer, prepare_run_dir,
+from rrg_bench.baselines.am_mrg.presets import Stage1Recipe, Stage2Recipe, resolve_recipe
+from rrg_bench.baselines.common.checkpoints import state_dict_sha256
+from rrg_bench.baselines.common.collate import pad_token_ids
+from rrg_bench.baselines.common.feature_cache import ArrayCache, fill_cache
+from rrg_bench.baselines.common.image_config import image_config_for
+from rrg_bench.baselines.common.images import load_image, load_images
+from rrg_bench.baselines.common.splits import study_images, training_splits
+from rrg_bench.baselines.common.trainloop import (EpochSampler, TrainerState, make_optimizer, prepare_run_dir,
                                         run_training, trained_checkpoint)
 
 TRAINING_INFO = "am_mrg_training.json"
@@ -102,8 +102,8 @@ def _image_rows(studies: Sequence[Study], labels: np.ndarray, mode: str) -> tupl
 
 
 def _stage1_model(recipe: Stage1Recipe, resume_from: Path | None):
-    from baselines.am_mrg.stage1 import DiseaseClassifier
-    from baselines.am_mrg.tiny import tiny_stage1_config
+    from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
+    from rrg_bench.baselines.am_mrg.tiny import tiny_stage1_config
 
     if resume_from is not None:
         return DiseaseClassifier.load(resume_from / "model")
@@ -115,7 +115,7 @@ def _stage1_model(recipe: Stage1Recipe, resume_from: Path | None):
 
 
 def _train_stage1(request: TrainRequest, preset: str, recipe: Stage1Recipe) -> Path:
-    from baselines.am_mrg.stage1 import DiseaseClassifier
+    from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
 
     accelerator = _accelerator(request, recipe)
     out = Path(request.output_dir).expanduser().resolve()
@@ -228,7 +228,7 @@ def tokenize_reports(tokenizer, studies: Sequence[Study], mode: str, max_tokens:
 
 def _report_encoder(recipe: Stage2Recipe):
     if recipe.report_encoder == "tiny":
-        from baselines.am_mrg.tiny import build_tiny_report_encoder
+        from rrg_bench.baselines.am_mrg.tiny import build_tiny_report_encoder
 
         return build_tiny_report_encoder(recipe.memory_seed)
     from transformers import AutoModel, AutoTokenizer
@@ -276,9 +276,9 @@ def _visual_memory(request: TrainRequest, recipe: Stage2Recipe, memdir: Path) ->
 def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: list[Study], memdir: Path,
                   resume_from: Path | None):
     """(model, tokenizer, bundle_llm) for a fresh start or a resume."""
-    from baselines.am_mrg.loading import load_model
-    from baselines.common.llm import llm_sha256, load_llm
-    from baselines.am_mrg.model import AMMRG, apply_lora, torch_dtype
+    from rrg_bench.baselines.am_mrg.loading import load_model
+    from rrg_bench.baselines.common.llm import llm_sha256, load_llm
+    from rrg_bench.baselines.am_mrg.model import AMMRG, apply_lora, torch_dtype
 
     if resume_from is not None:
         model, tokenizer = load_model(resume_from / "model", trainable_lora=True)
@@ -303,7 +303,7 @@ def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: li
     torch.manual_seed(request.seed)
     pretrained_vision = None
     if recipe.tiny:
-        from baselines.am_mrg.tiny import build_tiny_llm, tiny_qformer_config, tiny_vision_config, train_tokenizer
+        from rrg_bench.baselines.am_mrg.tiny import build_tiny_llm, tiny_qformer_config, tiny_vision_config, train_tokenizer
 
         tokenizer = train_tokenizer((s.reference for s in train_studies), recipe.tiny_vocab_size)
         llm = build_tiny_llm(tokenizer, request.seed)

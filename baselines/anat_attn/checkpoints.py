@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baselines.common.checkpoints import CHECKPOINT_PATTERNS, checkpoint_sha256
-from baselines.common.checkpoints import resolve_checkpoint as _resolve
+from rrg_bench.baselines.common.checkpoints import CHECKPOINT_PATTERNS, checkpoint_sha256
+from rrg_bench.baselines.common.checkpoints import resolve_checkpoint as _resolve
 
 __all__ = ["CHECKPOINT_PATTERNS", "checkpoint_sha256", "resolve_checkpoint"]
 

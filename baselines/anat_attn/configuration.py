@@ -130,7 +130,7 @@ class AnatAttnConfig(PretrainedConfig):
                 f"{self.num_image_tokens} image tokens"
             )
         if self.attention_mode != "none":
-            from baselines.anat_attn.smoothing import max_kernel_size
+            from rrg_bench.baselines.anat_attn.smoothing import max_kernel_size
 
             pad = max_kernel_size(self.num_decoder_layers) // 2
             if pad >= self.grid_size:

@@ -19,9 +19,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from baselines.anat_attn.images import load_batch
-from baselines.anat_attn.masks import GridMaskProvider, state_dict_sha256
-from baselines.common.feature_cache import fill_cache
+from rrg_bench.baselines.anat_attn.images import load_batch
+from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, state_dict_sha256
+from rrg_bench.baselines.common.feature_cache import fill_cache
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.errors import UsageError
-from baselines.common.generation import CheckpointGenerator, decode_rows
-from bench.generator import GeneratorContext
-from bench.types import Generation, Study
+from rrg_bench.errors import UsageError
+from rrg_bench.baselines.common.generation import CheckpointGenerator, decode_rows
+from rrg_bench.generator import GeneratorContext
+from rrg_bench.types import Generation, Study
 
 
 class AnatAttnParams(BaseModel):
@@ -58,8 +58,8 @@ class AnatAttnGenerator(CheckpointGenerator):
         import torch
         from transformers import AutoTokenizer
 
-        from baselines.anat_attn.masks import GridMaskProvider, mask_kind, mask_source_for
-        from baselines.anat_attn.model import AnatAttnForReportGeneration
+        from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, mask_kind, mask_source_for
+        from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
 
         p = self.params
         directory = self._resolved()
@@ -81,8 +81,8 @@ class AnatAttnGenerator(CheckpointGenerator):
     def generate(self, batch: Sequence[Study], seeds: Sequence[int]) -> list[Generation]:
         import torch
 
-        from baselines.anat_attn.images import load_batch
-        from baselines.image_io import select_image
+        from rrg_bench.baselines.anat_attn.images import load_batch
+        from rrg_bench.baselines.image_io import select_image
 
         if self._model is None:
             raise RuntimeError("AnatAttnGenerator.generate called before setup")
@@ -109,7 +109,7 @@ class AnatAttnGenerator(CheckpointGenerator):
     def _mask_identity(self, mode: str) -> dict[str, Any] | None:
         """What determines the masks, from the params alone (bundled segmenters are inside the
         checkpoint hash; external segmenter directories and CheXmask tables are hashed here)."""
-        from bench.fingerprint import sha256_file, sha256_tree
+        from rrg_bench.fingerprint import sha256_file, sha256_tree
 
         p = self.params
         if mode == "none":
@@ -132,7 +132,7 @@ class AnatAttnGenerator(CheckpointGenerator):
     def fingerprint(self) -> dict[str, Any]:
         """Params + checkpoint content hash + mechanism + decoding + mask identity; the same before
         and after ``setup`` (the runner may name the run before loading the model)."""
-        from baselines.anat_attn.configuration import AnatAttnConfig
+        from rrg_bench.baselines.anat_attn.configuration import AnatAttnConfig
 
         fp = super().fingerprint()
         directory = self._resolved()

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from baselines.common.images import load_image, load_images
+from rrg_bench.baselines.common.images import load_image, load_images
 
 __all__ = ["load_image", "load_batch"]
 

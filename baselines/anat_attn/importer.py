@@ -13,7 +13,7 @@ lung *logits* smoothed (no heart), a map tiled over the 1024 image rows — henc
 tile shape, see CARD.md). Only the mapping logic is tested here, on synthetic state dicts with this
 layout; the real file has not been available to us.
 
-Usage: ``python -m baselines.anat_attn.importer arxiv_paper_model.pth OUT_DIR --tokenizer GPT2_TOKENIZER_DIR``
+Usage: ``python -m rrg_bench.baselines.anat_attn.importer arxiv_paper_model.pth OUT_DIR --tokenizer GPT2_TOKENIZER_DIR``
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, DINOv3ConvNextConfig, DINOv3ViTConfig, GPT2Config
 
-from bench.errors import DataError, UsageError
-from baselines.anat_attn.configuration import AnatAttnConfig
-from baselines.anat_attn.model import AnatAttnForReportGeneration
-from baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.baselines.anat_attn.configuration import AnatAttnConfig
+from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
+from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
 
 LEGACY_WEIGHT_NAMES = ("arxiv_paper_model.pth", "arxiv_paper_model.safetensors")
 ARXIV_MECHANISM = dict(attention_mode="hidden", mask_source="lung_logits", bias_rows="image")

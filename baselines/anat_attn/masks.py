@@ -26,16 +26,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.errors import DataError, UsageError, WeightsUnavailable
-from baselines.anat_attn.smoothing import masks_to_grid
-from baselines.common.checkpoints import state_dict_sha256
+from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
+from rrg_bench.baselines.anat_attn.smoothing import masks_to_grid
+from rrg_bench.baselines.common.checkpoints import state_dict_sha256
 
 MASK_KINDS = ("auto", "segmenter", "files", "chexmask", "none")
 CHEXMASK_COLUMNS = ("Left Lung", "Right Lung", "Heart")
 
 
 def _sha256_bytes(path: Path) -> str:
-    from baselines.image_io import file_sha256
+    from rrg_bench.baselines.image_io import file_sha256
 
     return file_sha256(path)
 
@@ -213,7 +213,7 @@ class SegmenterMasks(MaskSource):
         revision: str | None = None,
         device: str = "cpu",
     ) -> "SegmenterMasks":
-        from baselines.anat_attn.segmenter import AnatSegmenter
+        from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter
 
         def _load(ref: str):
             try:

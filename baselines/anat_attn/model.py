@@ -27,9 +27,9 @@ from transformers import (
 )
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from baselines.anat_attn.attention import IMPLEMENTATION_NAMES, AnatomicalSpec
-from baselines.anat_attn.configuration import AnatAttnConfig
-from baselines.anat_attn.smoothing import layer_stack
+from rrg_bench.baselines.anat_attn.attention import IMPLEMENTATION_NAMES, AnatomicalSpec
+from rrg_bench.baselines.anat_attn.configuration import AnatAttnConfig
+from rrg_bench.baselines.anat_attn.smoothing import layer_stack
 
 DEFAULT_VISION_MODEL = "facebook/dinov3-vits16-pretrain-lvd1689m"
 DEFAULT_DECODER_MODEL = "gpt2"

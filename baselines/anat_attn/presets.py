@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from baselines.anat_attn.model import DEFAULT_DECODER_MODEL, DEFAULT_VISION_MODEL
-from baselines.common.presets import resolve_preset
+from rrg_bench.baselines.anat_attn.model import DEFAULT_DECODER_MODEL, DEFAULT_VISION_MODEL
+from rrg_bench.baselines.common.presets import resolve_preset
 
 
 class TrainRecipe(BaseModel):

@@ -15,9 +15,9 @@ import torch
 from transformers import DINOv3ConvNextConfig, DINOv3ViTConfig, DINOv3ViTModel, GPT2Config, GPT2LMHeadModel
 from transformers import PreTrainedTokenizerFast
 
-from baselines.anat_attn.model import AnatAttnForReportGeneration
-from baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
-from baselines.common.bpe_tokenizer import train_bpe_tokenizer
+from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
+from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
+from rrg_bench.baselines.common.bpe_tokenizer import train_bpe_tokenizer
 
 EOS = "<|endoftext|>"
 PAD = "<pad>"

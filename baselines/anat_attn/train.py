@@ -24,15 +24,15 @@ from typing import Any, Sequence
 
 import torch
 
-from bench.errors import DataError, UsageError
-from bench.training import TrainRequest
-from bench.types import Study
-from baselines.anat_attn.features import FeatureCache, ImageItem, build_feature_cache
-from baselines.anat_attn.images import load_image
-from baselines.anat_attn.masks import GridMaskProvider, mask_source_for
-from baselines.anat_attn.presets import TrainRecipe, resolve_recipe
-from baselines.common.collate import pad_token_ids
-from baselines.common.trainloop import (EpochSampler, LossLog, TrainerState, make_optimizer, prepare_run_dir,
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.training import TrainRequest
+from rrg_bench.types import Study
+from rrg_bench.baselines.anat_attn.features import FeatureCache, ImageItem, build_feature_cache
+from rrg_bench.baselines.anat_attn.images import load_image
+from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, mask_source_for
+from rrg_bench.baselines.anat_attn.presets import TrainRecipe, resolve_recipe
+from rrg_bench.baselines.common.collate import pad_token_ids
+from rrg_bench.baselines.common.trainloop import (EpochSampler, LossLog, TrainerState, make_optimizer, prepare_run_dir,
                                         run_training, trained_checkpoint)
 
 __all__ = ["train", "EpochSampler", "LossLog", "TrainerState", "Collator", "ReportDataset", "usable_studies"]
@@ -128,9 +128,9 @@ def _initial_model(recipe: TrainRecipe, train_studies: Sequence[Study], resume_f
     """(model, tokenizer, directory with bundled ``segmenters/`` or None, fresh tiny segmenters or None)."""
     from transformers import AutoTokenizer
 
-    from baselines.anat_attn.checkpoints import resolve_checkpoint
-    from baselines.anat_attn.model import AnatAttnForReportGeneration
-    from baselines.anat_attn.tiny import build_tiny_model, build_tiny_segmenters, train_tokenizer
+    from rrg_bench.baselines.anat_attn.checkpoints import resolve_checkpoint
+    from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
+    from rrg_bench.baselines.anat_attn.tiny import build_tiny_model, build_tiny_segmenters, train_tokenizer
 
     mechanism = dict(
         attention_mode=recipe.attention_mode,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from bench.errors import UsageError, WeightsUnavailable
-from bench.fingerprint import sha256_tree
+from rrg_bench.errors import UsageError, WeightsUnavailable
+from rrg_bench.fingerprint import sha256_tree
 
 #: files that describe weights and behaviour; training state (optimizer etc.) is not part of a model
 CHECKPOINT_PATTERNS = ("*.safetensors", "*.bin", "*.json", "*.txt", "*.model")

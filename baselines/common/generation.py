@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.generator import Generator
-from bench.types import Study
+from rrg_bench.generator import Generator
+from rrg_bench.types import Study
 
 
 class LLMDecodingParams(BaseModel):
@@ -68,7 +68,7 @@ class CheckpointGenerator(Generator):
         self._device = "cpu"
 
     def _resolved(self) -> Path:
-        from baselines.common.checkpoints import checkpoint_sha256, resolve_checkpoint
+        from rrg_bench.baselines.common.checkpoints import checkpoint_sha256, resolve_checkpoint
 
         if self._checkpoint_dir is None:
             self._checkpoint_dir = resolve_checkpoint(self.params.checkpoint, self.params.revision,
@@ -80,7 +80,7 @@ class CheckpointGenerator(Generator):
 
 def generation_images(study: Study, images: str) -> list[Path]:
     """The images a checkpoint reads for a study: every listed image (``images="all"``), else the frontal one."""
-    from baselines.image_io import select_image
+    from rrg_bench.baselines.image_io import select_image
 
     if images == "all" and study.image_paths:
         return [Path(p) for p in study.image_paths]
@@ -89,7 +89,7 @@ def generation_images(study: Study, images: str) -> list[Path]:
 
 def batch_pixels(batch: Sequence[Study], images: str, image: Any) -> tuple[Any, list[int]]:
     """(pixel values of every image of every study, in order; number of images per study)."""
-    from baselines.common.images import load_images
+    from rrg_bench.baselines.common.images import load_images
 
     per_study = [generation_images(s, images) for s in batch]
     ids = [s.study_id for s, ps in zip(batch, per_study) for _ in ps]

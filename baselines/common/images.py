@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from baselines.image_io import load_image as decode_image
+from rrg_bench.baselines.image_io import load_image as decode_image
 
 RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from baselines.common.checkpoints import CHECKPOINT_PATTERNS, checkpoint_sha256
-from bench.errors import WeightsUnavailable
+from rrg_bench.baselines.common.checkpoints import CHECKPOINT_PATTERNS, checkpoint_sha256
+from rrg_bench.errors import WeightsUnavailable
 
 
 def llm_location(directory: Path, config: Any) -> str:

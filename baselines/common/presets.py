@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from bench.errors import UsageError
+from rrg_bench.errors import UsageError
 
 R = TypeVar("R", bound=BaseModel)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.errors import DataError, UsageError
-from bench.types import Study
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.types import Study
 
 
 def study_images(study: Study, mode: str) -> tuple[Path, ...]:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 import torch
 
-from bench.errors import UsageError
+from rrg_bench.errors import UsageError
 
 
 class LoopSettings(Protocol):

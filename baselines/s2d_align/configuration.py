@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from baselines.am_mrg.configuration import ImageConfig
+from rrg_bench.baselines.am_mrg.configuration import ImageConfig
 
 IMAGE_PLACEHOLDER = "<ImageHere>"
 #: LLaVA/MiniGPT-4-style chat wrapper around the visual tokens (same wrapper as am_mrg's prompt)

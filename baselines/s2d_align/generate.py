@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import Field
 
-from baselines.common.generation import (CheckpointGenerator, LLMDecodingParams, batch_pixels, decode_rows,
+from rrg_bench.baselines.common.generation import (CheckpointGenerator, LLMDecodingParams, batch_pixels, decode_rows,
                                          llm_decoding)
-from bench.generator import GeneratorContext
-from bench.types import Generation, Study
+from rrg_bench.generator import GeneratorContext
+from rrg_bench.types import Generation, Study
 
 
 class S2DAlignParams(LLMDecodingParams):
@@ -39,7 +39,7 @@ class S2DAlignGenerator(CheckpointGenerator):
         self._index_source = ""
 
     def setup(self, ctx: GeneratorContext) -> None:
-        from baselines.s2d_align.loading import load_model
+        from rrg_bench.baselines.s2d_align.loading import load_model
 
         model, tokenizer = load_model(self._resolved(), verify_llm=self.params.verify_llm)
         self._device = ctx.device
@@ -47,7 +47,7 @@ class S2DAlignGenerator(CheckpointGenerator):
         self._tokenizer = tokenizer
         c = model.config
         if c.references_k:
-            from baselines.s2d_align.references import ReferenceIndex, index_studies
+            from rrg_bench.baselines.s2d_align.references import ReferenceIndex, index_studies
 
             train, self._index_source = index_studies(self._resolved(), ctx.dataset, ctx.train_studies())
             split = train[0].split if train else "train"
@@ -58,12 +58,12 @@ class S2DAlignGenerator(CheckpointGenerator):
     def generate(self, batch: Sequence[Study], seeds: Sequence[int]) -> list[Generation]:
         import torch
 
-        from baselines.s2d_align.configuration import (
+        from rrg_bench.baselines.s2d_align.configuration import (
             KEY_PHRASES_MARKER,
             REPORT_MARKER,
             report_from_output,
         )
-        from baselines.s2d_align.train import reference_tails
+        from rrg_bench.baselines.s2d_align.train import reference_tails
 
         if self._model is None:
             raise RuntimeError("S2DAlignGenerator.generate called before setup")
@@ -89,14 +89,14 @@ class S2DAlignGenerator(CheckpointGenerator):
         return results
 
     def decoding(self) -> dict[str, Any]:
-        from baselines.s2d_align.configuration import S2DAlignConfig
+        from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig
 
         return llm_decoding(self.params, S2DAlignConfig.load(self._resolved()))
 
     def fingerprint(self) -> dict[str, Any]:
         """Params + checkpoint content hash + stage, LLM reference, retrieval settings (and the train
         index once set up) + effective decoding; the same before and after setup except the index."""
-        from baselines.s2d_align.configuration import S2DAlignConfig
+        from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig
 
         fp = super().fingerprint()
         c = S2DAlignConfig.load(self._resolved())

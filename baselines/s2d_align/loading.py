@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from baselines.am_mrg.model import LORA_DIR, torch_dtype
-from baselines.common.llm import load_checkpoint_llm, train_only_lora
-from baselines.s2d_align.configuration import S2DAlignConfig
-from baselines.s2d_align.model import S2DAlign
-from bench.errors import UsageError
+from rrg_bench.baselines.am_mrg.model import LORA_DIR, torch_dtype
+from rrg_bench.baselines.common.llm import load_checkpoint_llm, train_only_lora
+from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig
+from rrg_bench.baselines.s2d_align.model import S2DAlign
+from rrg_bench.errors import UsageError
 
 
 def load_model(directory: Path, *, verify_llm: bool = True, trainable_lora: bool = False,

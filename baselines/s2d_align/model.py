@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from baselines.am_mrg.model import AMMRG, IGNORE_INDEX, build_vision_encoder
-from baselines.s2d_align.configuration import PROMPT_HEAD, MemoryConfig, S2DAlignConfig
+from rrg_bench.baselines.am_mrg.model import AMMRG, IGNORE_INDEX, build_vision_encoder
+from rrg_bench.baselines.s2d_align.configuration import PROMPT_HEAD, MemoryConfig, S2DAlignConfig
 
 WEIGHTS = "model.safetensors"
 BANK_KEY = "memory_adapter.bank"

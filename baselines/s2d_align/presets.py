@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from baselines.am_mrg.presets import LoopRecipe
-from baselines.common.presets import resolve_preset
-from bench.errors import UsageError
+from rrg_bench.baselines.am_mrg.presets import LoopRecipe
+from rrg_bench.baselines.common.presets import resolve_preset
+from rrg_bench.errors import UsageError
 
 #: our choice of backbone (the paper's is unknown): LLaVA-1.5's vision tower and a 7B chat LLM
 DEFAULT_VISION = "openai/clip-vit-large-patch14-336"

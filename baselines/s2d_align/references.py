@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from baselines.retrieval import KnnImage
-from bench.errors import DataError, UsageError
-from bench.generator import GeneratorContext
-from bench.types import Study
+from rrg_bench.baselines.retrieval import KnnImage
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.generator import GeneratorContext
+from rrg_bench.types import Study
 
 INDEX_FILE = "reference_index.json"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from baselines.am_mrg.tiny import BOS, EOS, PAD, build_tiny_llm, tiny_vision_config  # noqa: F401 (re-exported)
-from baselines.common.bpe_tokenizer import train_bpe_tokenizer
-from baselines.s2d_align import configuration as c
+from rrg_bench.baselines.am_mrg.tiny import BOS, EOS, PAD, build_tiny_llm, tiny_vision_config  # noqa: F401 (re-exported)
+from rrg_bench.baselines.common.bpe_tokenizer import train_bpe_tokenizer
+from rrg_bench.baselines.s2d_align import configuration as c
 
 TEMPLATES = (c.PROMPT_HEAD, c.PROMPT_IMAGE_END, c.INSTRUCTION, c.INSTRUCTION_WITH_PHRASES, c.REFERENCES_INTRO,
              c.ASSISTANT, c.KEY_PHRASES_MARKER, c.REPORT_MARKER, c.NO_PHRASES)

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from baselines.common.image_config import ImageConfig, image_config_for
-from baselines.common.splits import study_images, training_splits
-from baselines.common.images import load_images
-from baselines.common.trainloop import (
+from rrg_bench.baselines.common.image_config import ImageConfig, image_config_for
+from rrg_bench.baselines.common.splits import study_images, training_splits
+from rrg_bench.baselines.common.images import load_images
+from rrg_bench.baselines.common.trainloop import (
     EpochSampler,
     TrainerState,
     make_optimizer,
@@ -32,7 +32,7 @@ from baselines.common.trainloop import (
     run_training,
     trained_checkpoint,
 )
-from baselines.s2d_align.configuration import (
+from rrg_bench.baselines.s2d_align.configuration import (
     MAX_REPORT_TOKENS,
     NEW_TOKENS,
     MemoryConfig,
@@ -41,16 +41,16 @@ from baselines.s2d_align.configuration import (
     instruction_text,
     target_text,
 )
-from baselines.s2d_align.keyphrases import (
+from rrg_bench.baselines.s2d_align.keyphrases import (
     extract_key_phrases,
     multi_hot,
     phrase_vocabulary,
 )
-from baselines.s2d_align.model import BANK_KEY, S2DAlign, bank_sha256
-from baselines.s2d_align.presets import S2DRecipe, resolve_recipe
-from bench.errors import UsageError
-from bench.training import TrainRequest
-from bench.types import Study
+from rrg_bench.baselines.s2d_align.model import BANK_KEY, S2DAlign, bank_sha256
+from rrg_bench.baselines.s2d_align.presets import S2DRecipe, resolve_recipe
+from rrg_bench.errors import UsageError
+from rrg_bench.training import TrainRequest
+from rrg_bench.types import Study
 
 TRAINING_INFO = "s2d_align_training.json"
 
@@ -136,8 +136,8 @@ def trained_state_sha256(model: S2DAlign) -> str:
 
 
 def _fresh_model(request: TrainRequest, recipe: S2DRecipe, train: list[Study]) -> tuple[S2DAlign, Any, bool]:
-    from baselines.common.llm import llm_sha256, load_llm
-    from baselines.am_mrg.model import apply_lora, torch_dtype
+    from rrg_bench.baselines.common.llm import llm_sha256, load_llm
+    from rrg_bench.baselines.am_mrg.model import apply_lora, torch_dtype
 
     family = dataset_family(request.dataset.name)
     min_new, max_new = NEW_TOKENS[family]
@@ -152,7 +152,7 @@ def _fresh_model(request: TrainRequest, recipe: S2DRecipe, train: list[Study]) -
     torch.manual_seed(request.seed)
     pretrained = None
     if recipe.tiny:
-        from baselines.s2d_align.tiny import (
+        from rrg_bench.baselines.s2d_align.tiny import (
             build_tiny_llm,
             tiny_vision_config,
             train_tokenizer,
@@ -210,7 +210,7 @@ def stage_config(previous: S2DAlignConfig, stage: int, recipe: S2DRecipe, datase
 def _model(request: TrainRequest, recipe: S2DRecipe, train: list[Study], resume_from: Path | None
            ) -> tuple[S2DAlign, Any, bool, dict[str, Any]]:
     """(model, tokenizer, bundle_llm, provenance of where the weights came from)."""
-    from baselines.s2d_align.loading import load_model
+    from rrg_bench.baselines.s2d_align.loading import load_model
 
     stage = int(request.stage)
     if resume_from is not None:
@@ -237,7 +237,7 @@ def _model(request: TrainRequest, recipe: S2DRecipe, train: list[Study], resume_
 
 # ------------------------------------------------------------------ the curriculum
 def _reference_index(request: TrainRequest, recipe: S2DRecipe, train: list[Study], out: Path, device: str):
-    from baselines.s2d_align.references import ReferenceIndex
+    from rrg_bench.baselines.s2d_align.references import ReferenceIndex
 
     cache = Path(recipe.retrieval_cache_dir).expanduser() if recipe.retrieval_cache_dir else out / "retrieval_cache"
     return ReferenceIndex(train, split=request.train_split, encoder=recipe.retrieval_encoder,
@@ -312,7 +312,7 @@ def train(request: TrainRequest) -> Path:
                 "start_memory_bank_sha256": start_memory, **origin, **data_info}
 
     def write_model(unwrapped, directory: Path) -> None:
-        from baselines.s2d_align.references import save_index_ids
+        from rrg_bench.baselines.s2d_align.references import save_index_ids
 
         unwrapped.save(directory, tokenizer, bundle_llm=bundle)
         if unwrapped.config.references_k:

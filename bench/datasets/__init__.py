@@ -2,14 +2,14 @@
 with a loader for the user's own copy of the data."""
 
 BUILTINS: dict[str, str] = {
-    "demo": "bench.datasets.demo:DemoDataset",
-    "iu_xray/r2gen": "bench.datasets.iu_xray:IUXrayR2Gen",
-    "mimic_cxr/official": "bench.datasets.mimic_cxr:MimicCxrOfficial",
-    "iu_xray/rexrank": "bench.datasets.iu_xray_rexrank:IUXrayRexrank",
-    "iu_xray/rexrank/findings": "bench.datasets.iu_xray_rexrank:IUXrayRexrankFindings",
-    "mimic_cxr/rexrank": "bench.datasets.mimic_cxr_rexrank:MimicCxrRexrank",
-    "mimic_cxr/rexrank/findings": "bench.datasets.mimic_cxr_rexrank:MimicCxrRexrankFindings",
-    "chexpert_plus/rexrank": "bench.datasets.chexpert_plus_rexrank:CheXpertPlusRexrank",
+    "demo": "rrg_bench.datasets.demo:DemoDataset",
+    "iu_xray/r2gen": "rrg_bench.datasets.iu_xray:IUXrayR2Gen",
+    "mimic_cxr/official": "rrg_bench.datasets.mimic_cxr:MimicCxrOfficial",
+    "iu_xray/rexrank": "rrg_bench.datasets.iu_xray_rexrank:IUXrayRexrank",
+    "iu_xray/rexrank/findings": "rrg_bench.datasets.iu_xray_rexrank:IUXrayRexrankFindings",
+    "mimic_cxr/rexrank": "rrg_bench.datasets.mimic_cxr_rexrank:MimicCxrRexrank",
+    "mimic_cxr/rexrank/findings": "rrg_bench.datasets.mimic_cxr_rexrank:MimicCxrRexrankFindings",
+    "chexpert_plus/rexrank": "rrg_bench.datasets.chexpert_plus_rexrank:CheXpertPlusRexrank",
 }
 
 DEFAULT_DATASET = "demo"

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from bench.datasets import rexrank_policy as policy
-from bench.datasets.base import Dataset, VerifyReport
-from bench.datasets.mimic_cxr import find_file
-from bench.datasets.mimic_cxr_rexrank import refuse_repository_target
-from bench.errors import DataError
-from bench.manifests import (
+from rrg_bench.datasets import rexrank_policy as policy
+from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.datasets.mimic_cxr import find_file
+from rrg_bench.datasets.mimic_cxr_rexrank import refuse_repository_target
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import (
     Manifest,
     load_manifest,
     load_manifest_dir,
@@ -39,7 +39,7 @@ from bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from bench.types import Study
+from rrg_bench.types import Study
 
 NAME = "chexpert_plus/rexrank"
 SPLIT = "valid"

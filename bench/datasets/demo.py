@@ -30,9 +30,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
-from bench.datasets.base import Dataset, VerifyReport
-from bench.errors import DataError
-from bench.manifests import (
+from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import (
     Manifest,
     atomic_write,
     find_dataset_root,
@@ -43,7 +43,7 @@ from bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from bench.types import Study
+from rrg_bench.types import Study
 
 if TYPE_CHECKING:
     import numpy as np
@@ -433,7 +433,7 @@ def build_demo(out_dir: Path, seed: int = 0) -> Path:
 
 def shipped_dir() -> Path:
     """The shipped demo folder (manifest + data) as a real path."""
-    return Path(str(resources.files("data_manifests").joinpath("demo")))
+    return Path(str(resources.files("rrg_bench.data_manifests").joinpath("demo")))
 
 
 @functools.lru_cache(maxsize=1)

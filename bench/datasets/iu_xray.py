@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
-from bench.datasets.base import Dataset, VerifyReport
-from bench.errors import DataError
-from bench.manifests import (
+from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import (
     Manifest,
     find_dataset_root,
     load_manifest,
@@ -36,7 +36,7 @@ from bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from bench.types import Study
+from rrg_bench.types import Study
 
 NAME = "iu_xray/r2gen"
 SPLITS = ("train", "val", "test")

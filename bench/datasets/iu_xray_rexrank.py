@@ -19,11 +19,11 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench.datasets import rexrank_policy as policy
-from bench.datasets.base import Dataset, VerifyReport
-from bench.datasets.iu_xray import uid_of
-from bench.errors import DataError
-from bench.manifests import (
+from rrg_bench.datasets import rexrank_policy as policy
+from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.datasets.iu_xray import uid_of
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import (
     Manifest,
     find_dataset_root,
     load_manifest,
@@ -32,7 +32,7 @@ from bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from bench.types import Study
+from rrg_bench.types import Study
 
 NAME = "iu_xray/rexrank"
 FINDINGS_NAME = "iu_xray/rexrank/findings"

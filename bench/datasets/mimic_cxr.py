@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from bench.datasets.base import Dataset, VerifyReport
-from bench.datasets.mimic_sections import CUSTOM_RULE_STUDIES, findings_section
-from bench.errors import DataError
-from bench.manifests import (
+from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.datasets.mimic_sections import CUSTOM_RULE_STUDIES, findings_section
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import (
     Manifest,
     Progress,
     find_dataset_root,
@@ -43,7 +43,7 @@ from bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from bench.types import Study
+from rrg_bench.types import Study
 
 NAME = "mimic_cxr/official"
 SPLITS = ("train", "val", "test")

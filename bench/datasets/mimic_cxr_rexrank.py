@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench.datasets import rexrank_policy as policy
-from bench.datasets.base import Dataset, VerifyReport
-from bench.datasets.mimic_cxr import (
+from rrg_bench.datasets import rexrank_policy as policy
+from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.datasets.mimic_cxr import (
     FRONTAL_VIEWS,
     METADATA_CSV,
     REPORTS_ZIP,
@@ -47,9 +47,9 @@ from bench.datasets.mimic_cxr import (
     read_split,
     read_views,
 )
-from bench.datasets.mimic_sections import CUSTOM_RULE_STUDIES, findings_section, impression_section
-from bench.errors import DataError
-from bench.manifests import (
+from rrg_bench.datasets.mimic_sections import CUSTOM_RULE_STUDIES, findings_section, impression_section
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import (
     Manifest,
     Progress,
     load_manifest,
@@ -59,7 +59,7 @@ from bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from bench.types import Study
+from rrg_bench.types import Study
 
 NAME = "mimic_cxr/rexrank"
 FINDINGS_NAME = "mimic_cxr/rexrank/findings"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from bench.manifests import Manifest, references_sha256, study_ids_sha256
+from rrg_bench.manifests import Manifest, references_sha256, study_ids_sha256
 
 FINDINGS_IMPRESSION = "findings_impression"
 FINDINGS = "findings"

@@ -24,7 +24,7 @@ def _launch(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     if not ACCELERATE.exists():
         pytest.skip("accelerate is not installed in this environment")
     cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "bench", *args]
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rrg_bench", *args]
     return subprocess.run(cmd, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900)
 
 
@@ -45,7 +45,7 @@ def test_two_process_generation_is_byte_identical(plugin_site, tmp_path):
 
 
 def test_two_process_anat_attn_run_is_byte_identical(iu_source, tmp_path):
-    from baselines.anat_attn.tiny import build_tiny_checkpoint
+    from rrg_bench.baselines.anat_attn.tiny import build_tiny_checkpoint
     from helpers.iu_images import write_iu_images
 
     n = 6

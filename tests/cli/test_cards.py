@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import _card_paths, app
-from bench.registry import registry
+from rrg_bench.cli import _card_paths, app
+from rrg_bench.registry import registry
 
 
 @pytest.mark.parametrize("kind", ["generators", "metrics", "datasets"])

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from bench.cli import app
+from rrg_bench.cli import app
 
 
 def _record(runs, model):

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
+from rrg_bench.cli import app
 from helpers.leaderboard_records import copy_leaderboard
-from leaderboard.boards import default_root
+from rrg_bench.leaderboard.boards import default_root
 
 BOARD = "iu_xray_r2gen_test"
 runner = CliRunner()

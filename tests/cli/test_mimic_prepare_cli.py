@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from bench.cli import app
+from rrg_bench.cli import app
 from helpers.mimic_fake import FakeStudy, report, write_tree
 
 

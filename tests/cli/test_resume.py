@@ -30,7 +30,7 @@ def test_sigkill_mid_generation_then_resume_is_byte_identical(plugin_site, tmp_p
     assert n_total >= 20
 
     slow = common + ["--runs-dir", str(killed_dir)]
-    child = subprocess.Popen([sys.executable, "-m", "bench", *slow], env=env,
+    child = subprocess.Popen([sys.executable, "-m", "rrg_bench", *slow], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     lines_at_kill = 0

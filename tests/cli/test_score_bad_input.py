@@ -11,7 +11,7 @@ from helpers.bench_cli import bench_env, run_bench
 
 
 def _demo_test_ids() -> list[str]:
-    from bench.datasets.demo import DemoDataset
+    from rrg_bench.datasets.demo import DemoDataset
 
     return [s.study_id for s in DemoDataset().studies("test")]
 

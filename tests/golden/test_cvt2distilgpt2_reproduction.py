@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
+from rrg_bench.cli import app
 from helpers import shared_dir
-from metrics.nlg import java_executable
+from rrg_bench.metrics.nlg import java_executable
 
 pytestmark = pytest.mark.skipif(java_executable() is None, reason="needs Java for METEOR")
 

@@ -7,7 +7,7 @@ import shutil
 
 from typer.testing import CliRunner
 
-from bench.cli import app
+from rrg_bench.cli import app
 
 
 def test_verify_names_the_edited_study(iu_root, tmp_path):

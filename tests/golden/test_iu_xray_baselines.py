@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
+from rrg_bench.cli import app
 
 
 def _direct_pycocoevalcap(refs: dict[str, str], hyps: dict[str, str]) -> dict[str, float]:

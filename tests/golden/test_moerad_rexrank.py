@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.manifests import load_manifest
+from rrg_bench.cli import app
+from rrg_bench.manifests import load_manifest
 from helpers import shared_dir
 
 MOERAD = shared_dir() / "data" / "external_predictions" / "MoERad"

@@ -20,5 +20,5 @@ def bench_env(plugin_site: Path | None = None, **extra: str) -> dict[str, str]:
 
 def run_bench(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
               timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rrg_bench", *args], capture_output=True, text=True,
                           env=env or bench_env(), cwd=cwd, timeout=timeout)

@@ -45,8 +45,8 @@ def make_record(run_dir: Path, generator: str, hits: Sequence[int], lengths: Seq
     """Write ``run_dir/results.json`` and ``run_dir/scores/toy_conv=<c>.parquet``; return the record path."""
     import pandas as pd
 
-    from bench.records import MetricValue, PredictionsInfo, ResultsRecord, Status, write_record
-    from bench.stats import bootstrap_ci
+    from rrg_bench.records import MetricValue, PredictionsInfo, ResultsRecord, Status, write_record
+    from rrg_bench.stats import bootstrap_ci
 
     n = len(hits)
     lengths = list(lengths) if lengths is not None else [10.0 + (i % 3) for i in range(n)]

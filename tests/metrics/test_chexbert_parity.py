@@ -39,12 +39,12 @@ sklearn_metrics = pytest.importorskip("sklearn.metrics")
 from _chexbert_doubles import (build_checkpoint, hf_cache_layout, iu_xray_annotation, load_iu_reports,  # noqa: E402
                                minilm_vocab, small_bert_config, upstream_env, write_config)
 
-from bench.cache import AnnotationCache  # noqa: E402
-from metrics.base import ScoringContext  # noqa: E402
-from metrics.chexbert import CheXbertScorer  # noqa: E402
-from metrics.chexbert_model import encode, load_tokenizer  # noqa: E402
-from metrics.label_f1 import LABEL_SETS, binarize, codes_from_frame, f1_report  # noqa: E402
-from metrics.labels import CHEXPERT_5, CHEXPERT_LABELS  # noqa: E402
+from rrg_bench.cache import AnnotationCache  # noqa: E402
+from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.metrics.chexbert import CheXbertScorer  # noqa: E402
+from rrg_bench.metrics.chexbert_model import encode, load_tokenizer  # noqa: E402
+from rrg_bench.metrics.label_f1 import LABEL_SETS, binarize, codes_from_frame, f1_report  # noqa: E402
+from rrg_bench.metrics.labels import CHEXPERT_5, CHEXPERT_LABELS  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not iu_xray_annotation().is_file(), reason="IU X-Ray annotation.json not found")
 
@@ -175,9 +175,9 @@ def test_second_scoring_annotated_nothing(parity):
 def test_real_checkpoint_labels_equal_upstream(tmp_path):
     """With the real chexbert.pth and bert-base-uncased tokenizer on disk: 60 + 60 IU reports,
     full-size network, default threads; the same checks as above. Skipped when absent."""
-    from bench import weights
-    from bench.errors import WeightsUnavailable
-    from metrics.chexbert_model import BERT_BASE_UNCASED
+    from rrg_bench import weights
+    from rrg_bench.errors import WeightsUnavailable
+    from rrg_bench.metrics.chexbert_model import BERT_BASE_UNCASED
 
     try:
         ckpt, tok_dir = weights.resolve("chexbert"), weights.resolve("bert-base-uncased")

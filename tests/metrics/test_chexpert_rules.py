@@ -12,12 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from bench.errors import UsageError
-from metrics import chexpert_rules as rules
-from metrics.base import ScoringContext
-from metrics.chexpert_rules import CheXpertRulesScorer, label_reports
-from metrics.chexpert_rules_agreement import load_corpus, shared_dir
-from metrics.labels import BLANK, CHEXPERT_5_INDICES, CHEXPERT_LABELS, NEGATIVE, POSITIVE, UNCERTAIN
+from rrg_bench.errors import UsageError
+from rrg_bench.metrics import chexpert_rules as rules
+from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.metrics.chexpert_rules import CheXpertRulesScorer, label_reports
+from rrg_bench.metrics.chexpert_rules_agreement import load_corpus, shared_dir
+from rrg_bench.metrics.labels import BLANK, CHEXPERT_5_INDICES, CHEXPERT_LABELS, NEGATIVE, POSITIVE, UNCERTAIN
 
 NO_FINDING = "No Finding"
 
@@ -265,8 +265,8 @@ def test_columns_params_and_ids_never_collide_with_chexbert():
 
 
 def test_registry_and_default_suite():
-    from bench.registry import registry
-    from metrics import SUITES
+    from rrg_bench.registry import registry
+    from rrg_bench.metrics import SUITES
 
     assert registry("metrics").get("chexpert_rules") is CheXpertRulesScorer
     assert "chexpert_rules" in SUITES["default"]

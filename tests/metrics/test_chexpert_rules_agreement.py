@@ -1,8 +1,8 @@
 """Agreement of the rule labeler with Open-i's human MeSH codes, pinned.
 
 A labeler or phrase change that moves any count fails here: re-run
-``python -m metrics.chexpert_rules_agreement`` (train+val) and
-``python -m metrics.chexpert_rules_agreement --splits test`` (held-out check), then update
+``python -m rrg_bench.metrics.chexpert_rules_agreement`` (train+val) and
+``python -m rrg_bench.metrics.chexpert_rules_agreement --splits test`` (held-out check), then update
 PINNED below and the two tables in ``metrics/cards/chexpert_rules_f1.md`` together.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from metrics.chexpert_rules_agreement import compute, markdown, mesh_labels, shared_dir
-from metrics.labels import CHEXPERT_LABELS
+from rrg_bench.metrics.chexpert_rules_agreement import compute, markdown, mesh_labels, shared_dir
+from rrg_bench.metrics.labels import CHEXPERT_LABELS
 
 CARD = Path(__file__).resolve().parents[2] / "metrics" / "cards" / "chexpert_rules_f1.md"
 

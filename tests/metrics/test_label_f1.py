@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from metrics.label_f1 import (LABEL_SETS, binarize, check_codes, codes_frame, codes_from_frame, f1_from_counts,
+from rrg_bench.metrics.label_f1 import (LABEL_SETS, binarize, check_codes, codes_frame, codes_from_frame, f1_from_counts,
                               f1_report, per_label_values, per_study_counts, summary_values)
-from metrics.labels import CHEXPERT_5, CHEXPERT_5_INDICES, CHEXPERT_LABELS
+from rrg_bench.metrics.labels import CHEXPERT_5, CHEXPERT_5_INDICES, CHEXPERT_LABELS
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

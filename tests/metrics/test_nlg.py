@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.errors import UsageError
-from metrics.base import ScoringContext
-from metrics.nlg import (
+from rrg_bench.errors import UsageError
+from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.metrics.nlg import (
     METEOR_COLS,
     METEOR_JAR,
     NLGScorer,
@@ -261,7 +261,7 @@ def test_parameters_are_validated():
 
 
 def test_registry_resolves_nlg():
-    from bench.registry import registry
+    from rrg_bench.registry import registry
 
     assert registry("metrics").get("nlg") is NLGScorer
 

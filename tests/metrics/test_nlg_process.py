@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError, UsageError
-from metrics import nlg
-from metrics.base import ScoringContext
-from metrics.nlg import (
+from rrg_bench.errors import BenchError, UsageError
+from rrg_bench.metrics import nlg
+from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.metrics.nlg import (
     JavaUnavailable,
     MeteorProcess,
     NLGScorer,
@@ -56,7 +56,7 @@ def test_newlines_and_separators_neither_desync_nor_hang_at_exit():
     scores of the flattened texts, and a process left unclosed must not block interpreter exit."""
     code = textwrap.dedent("""
         import json
-        from metrics.nlg import MeteorProcess
+        from rrg_bench.metrics.nlg import MeteorProcess
         hyps = ["heart size is normal.\\nno pleural effusion.", "lungs clear ||| no\\r\\nfocal consolidation"]
         refs = ["the heart is normal in size.\\nthere is no effusion.", "the lungs are clear ||| no consolidation"]
         flat_hyps = [h.replace("\\r", " ").replace("\\n", " ") for h in hyps]

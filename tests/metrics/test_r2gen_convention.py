@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import DataError, UsageError
-from metrics.base import ScoringContext
-from metrics.nlg import NLGScorer, R2GenCleanNormaliser, R2GenConventionNormaliser
-from metrics.r2gen_convention import (
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.metrics.nlg import NLGScorer, R2GenCleanNormaliser, R2GenConventionNormaliser
+from rrg_bench.metrics.r2gen_convention import (
     UNK,
     R2GenSettings,
     Vocabulary,

@@ -19,16 +19,16 @@ import pytest
 
 pytest.importorskip("radgraph")
 
-from bench.cache import AnnotationCache  # noqa: E402
-from bench.errors import WeightsUnavailable  # noqa: E402
-from metrics.base import ScoringContext  # noqa: E402
-from metrics.radgraph import (  # noqa: E402
+from rrg_bench.cache import AnnotationCache  # noqa: E402
+from rrg_bench.errors import WeightsUnavailable  # noqa: E402
+from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.metrics.radgraph import (  # noqa: E402
     RadGraphAnnotator,
     RadGraphScorer,
     locate_model,
     resolve_backbone,
 )
-from metrics.radgraph_rewards import LEVELS  # noqa: E402
+from rrg_bench.metrics.radgraph_rewards import LEVELS  # noqa: E402
 
 TINY_BACKBONE_NAME = "rrg-bench-tests/tiny-random-bert"  # not on any hub: must be found locally
 

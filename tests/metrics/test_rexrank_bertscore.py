@@ -17,9 +17,9 @@ pytest.importorskip("bert_score")
 
 from _rexrank_doubles import build_tiny_roberta, iu_pairs, session_dir, upstream_bertscore  # noqa: E402
 
-from bench.errors import UsageError, WeightsUnavailable  # noqa: E402
-from metrics.base import ScoringContext  # noqa: E402
-from metrics.bertscore import HUB_REVISIONS, BertScoreScorer, resolve_model_dir  # noqa: E402
+from rrg_bench.errors import UsageError, WeightsUnavailable  # noqa: E402
+from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.metrics.bertscore import HUB_REVISIONS, BertScoreScorer, resolve_model_dir  # noqa: E402
 
 N_PAIRS = 140  # three pair batches of 64, the last one partial
 
@@ -158,7 +158,7 @@ def test_real_distilroberta_equals_bert_score(monkeypatch):
 def test_default_layer_is_bert_scores():
     from bert_score.utils import model2layers
 
-    from metrics.bertscore import DEFAULT_LAYER, default_layers
+    from rrg_bench.metrics.bertscore import DEFAULT_LAYER, default_layers
 
     assert DEFAULT_LAYER == model2layers["distilroberta-base"] == default_layers("distilroberta-base")
     assert default_layers("roberta-large") == model2layers["roberta-large"]

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from helpers import shared_dir
-from metrics.base import ScoringContext
-from metrics.bleu2_fast import Bleu2RexrankScorer, bleu2_rexrank, fast_bleu_sentence, rexrank_tokens
+from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.metrics.bleu2_fast import Bleu2RexrankScorer, bleu2_rexrank, fast_bleu_sentence, rexrank_tokens
 
 MOERAD = shared_dir() / "data" / "external_predictions" / "MoERad"
 

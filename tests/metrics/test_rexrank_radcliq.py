@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from helpers import shared_dir
-from metrics.base import ScoringContext
-from metrics.radcliq import COEFS, FEATURES, SCALER_MEAN, SCALER_SCALE, RadCliQScorer, radcliq_v1
+from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.metrics.radcliq import COEFS, FEATURES, SCALER_MEAN, SCALER_SCALE, RadCliQScorer, radcliq_v1
 
 MOERAD = shared_dir() / "data" / "external_predictions" / "MoERad"
 
@@ -71,9 +71,9 @@ def tiny_components(tmp_path_factory):
     from _rexrank_doubles import (FakeRadGraphScorer, build_tiny_chexbert, build_tiny_roberta, chexbert_paths,
                                   session_dir)
 
-    from metrics.bertscore import BertScoreScorer
-    from metrics.bleu2_fast import Bleu2RexrankScorer
-    from metrics.sembscore import SembScoreScorer
+    from rrg_bench.metrics.bertscore import BertScoreScorer
+    from rrg_bench.metrics.bleu2_fast import Bleu2RexrankScorer
+    from rrg_bench.metrics.sembscore import SembScoreScorer
 
     roberta = session_dir(tmp_path_factory, "tiny-roberta", build_tiny_roberta)
     chexbert = chexbert_paths(session_dir(tmp_path_factory, "tiny-chexbert", build_tiny_chexbert))

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from baselines.am_mrg.configuration import AMMRGConfig
-from baselines.am_mrg.generate import AMMRGGenerator
-from baselines.am_mrg.memory import file_sha256, memory_provenance, memory_study_ids
-from baselines.am_mrg.train import train
-from bench.errors import UsageError
-from bench.generator import GeneratorContext
-from bench.registry import registry
-from bench.training import TrainRequest
+from rrg_bench.baselines.am_mrg.configuration import AMMRGConfig
+from rrg_bench.baselines.am_mrg.generate import AMMRGGenerator
+from rrg_bench.baselines.am_mrg.memory import file_sha256, memory_provenance, memory_study_ids
+from rrg_bench.baselines.am_mrg.train import train
+from rrg_bench.errors import UsageError
+from rrg_bench.generator import GeneratorContext
+from rrg_bench.registry import registry
+from rrg_bench.training import TrainRequest
 
 N_TRAIN, N_VAL, N_TEST = 32, 8, 20
 ACCELERATE = Path(sys.executable).parent / "accelerate"
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def dataset(make_iu_root):
-    from bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
 
     return IUXrayR2Gen(make_iu_root({"train": N_TRAIN, "val": N_VAL, "test": N_TEST}))
 
@@ -68,10 +68,10 @@ def stage2(dataset, stage1, tmp_path_factory):
 
 
 def test_registered_as_an_image_generator_with_a_two_stage_trainer():
-    from baselines import TRAINERS
+    from rrg_bench.baselines import TRAINERS
 
     assert registry("generators").get("am_mrg") is AMMRGGenerator and AMMRGGenerator.needs_images
-    assert TRAINERS["am_mrg"] == "baselines.am_mrg.train:train"
+    assert TRAINERS["am_mrg"] == "rrg_bench.baselines.am_mrg.train:train"
 
 
 def test_stage1_loss_halves_and_the_visual_memory_holds_train_studies_only(dataset, stage1):
@@ -126,7 +126,7 @@ def test_generator_refuses_a_study_held_in_its_memories(dataset, stage2):
 def test_bench_run_writes_a_full_record_and_two_processes_give_the_same_predictions(dataset, stage2, tmp_path):
     from helpers.bench_cli import bench_env
 
-    from bench.cli import app
+    from rrg_bench.cli import app
 
     args = ["run", "--model", "am_mrg", "--checkpoint", str(stage2[0]), "--dataset", "iu_xray/r2gen", "--split", "test",
             "--data-root", str(dataset.data_root), "--limit", str(N_TEST), "--batch-size", "4", "--metrics", "nlg",
@@ -144,7 +144,7 @@ def test_bench_run_writes_a_full_record_and_two_processes_give_the_same_predicti
     if not ACCELERATE.exists():
         pytest.skip("accelerate is not installed in this environment")
     cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "bench", *args, "--runs-dir", str(tmp_path / "multi")]
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rrg_bench", *args, "--runs-dir", str(tmp_path / "multi")]
     proc = subprocess.run(cmd, env={**bench_env(), "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert next((tmp_path / "multi").rglob("predictions.jsonl")).read_bytes() == single

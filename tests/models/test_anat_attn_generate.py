@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from baselines.anat_attn.generate import AnatAttnGenerator
-from baselines.anat_attn.tiny import build_tiny_checkpoint
-from bench.errors import UsageError
-from bench.generator import GeneratorContext, study_seed
-from bench.registry import registry
+from rrg_bench.baselines.anat_attn.generate import AnatAttnGenerator
+from rrg_bench.baselines.anat_attn.tiny import build_tiny_checkpoint
+from rrg_bench.errors import UsageError
+from rrg_bench.generator import GeneratorContext, study_seed
+from rrg_bench.registry import registry
 
 N_TEST = 5
 
@@ -33,7 +33,7 @@ def iu_root(make_iu_root):
 
 @pytest.fixture(scope="module")
 def studies(iu_root):
-    from bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
 
     return IUXrayR2Gen(iu_root).studies("test")[:N_TEST]
 
@@ -47,10 +47,10 @@ def generate(gen, batch):
 
 
 def test_registered_as_an_image_generator_with_a_trainer():
-    from baselines import TRAINERS
+    from rrg_bench.baselines import TRAINERS
 
     assert registry("generators").get("anat_attn") is AnatAttnGenerator
-    assert AnatAttnGenerator.needs_images and TRAINERS["anat_attn"] == "baselines.anat_attn.train:train"
+    assert AnatAttnGenerator.needs_images and TRAINERS["anat_attn"] == "rrg_bench.baselines.anat_attn.train:train"
 
 
 def test_generates_deterministically_and_independently_of_batch_composition(checkpoint, studies, tmp_path):
@@ -113,7 +113,7 @@ def test_bad_parameters_are_usage_errors(tmp_path):
 
 
 def test_bench_run_writes_a_full_record(checkpoint, iu_root, tmp_path):
-    from bench.cli import app
+    from rrg_bench.cli import app
 
     runs = tmp_path / "runs"
     result = CliRunner().invoke(app, [

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from baselines.anat_attn.importer import convert, import_lana_arxiv, load_legacy_state_dict
-from baselines.anat_attn.masks import (
+from rrg_bench.baselines.anat_attn.importer import convert, import_lana_arxiv, load_legacy_state_dict
+from rrg_bench.baselines.anat_attn.masks import (
     ChexmaskMasks,
     FileMasks,
     GridMaskProvider,
@@ -17,11 +17,11 @@ from baselines.anat_attn.masks import (
     build_mask_source,
     decode_rle,
 )
-from baselines.anat_attn.model import AnatAttnForReportGeneration
-from baselines.anat_attn.segmenter import AnatSegmenter
-from baselines.anat_attn.smoothing import masks_to_grid
-from baselines.anat_attn.tiny import build_tiny_model, build_tiny_segmenters, tiny_segmenter_config, train_tokenizer
-from bench.errors import DataError, UsageError
+from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
+from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter
+from rrg_bench.baselines.anat_attn.smoothing import masks_to_grid
+from rrg_bench.baselines.anat_attn.tiny import build_tiny_model, build_tiny_segmenters, tiny_segmenter_config, train_tokenizer
+from rrg_bench.errors import DataError, UsageError
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

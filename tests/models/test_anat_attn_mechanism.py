@@ -13,10 +13,10 @@ import pytest
 import torch
 from scipy import ndimage
 
-from baselines.anat_attn.attention import AnatomicalSpec, add_bias, anatomical_bias, hidden_value
-from baselines.anat_attn.configuration import AnatAttnConfig
-from baselines.anat_attn.model import AnatAttnForReportGeneration, interpolate_positions
-from baselines.anat_attn.smoothing import (
+from rrg_bench.baselines.anat_attn.attention import AnatomicalSpec, add_bias, anatomical_bias, hidden_value
+from rrg_bench.baselines.anat_attn.configuration import AnatAttnConfig
+from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration, interpolate_positions
+from rrg_bench.baselines.anat_attn.smoothing import (
     gaussian_kernel,
     kernel_sigma,
     kernel_size,
@@ -24,7 +24,7 @@ from baselines.anat_attn.smoothing import (
     layer_stack,
     masks_to_grid,
 )
-from baselines.anat_attn.tiny import build_tiny_model, train_tokenizer, tiny_vision_config
+from rrg_bench.baselines.anat_attn.tiny import build_tiny_model, train_tokenizer, tiny_vision_config
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -20,10 +20,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from baselines.anat_attn.presets import resolve_recipe
-from baselines.anat_attn.train import train
-from bench.errors import UsageError
-from bench.training import TrainRequest
+from rrg_bench.baselines.anat_attn.presets import resolve_recipe
+from rrg_bench.baselines.anat_attn.train import train
+from rrg_bench.errors import UsageError
+from rrg_bench.training import TrainRequest
 
 N_TRAIN, N_VAL = 32, 8
 
@@ -46,7 +46,7 @@ def draw_mask(path: Path, seed: int, size: int = 128) -> None:
 
 @pytest.fixture(scope="module")
 def iu_data(make_iu_root):
-    from bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
 
     root = make_iu_root({"train": N_TRAIN, "val": N_VAL})
     dataset = IUXrayR2Gen(root)
@@ -142,7 +142,7 @@ def test_two_process_ddp_training_with_torchrun(iu_data, tmp_path):
     dataset, masks = iu_data
     out = tmp_path / "ddp"
     sets = {"masks": "files", "mask_dir": str(masks), "epochs": "2", "val_limit": str(N_VAL), "tiny_text_positions": "64"}
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "bench", "train", "--model", "anat_attn",
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "rrg_bench", "train", "--model", "anat_attn",
            "--dataset", "iu_xray/r2gen", "--data-root", str(dataset.data_root), "--preset", "tiny",
            "--limit", str(N_TRAIN), "--output", str(out), "--no-progress"]
     for key, value in sets.items():

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from baselines.retrieval import KnnImage, PixelEncoder, canonical_sha256, vote
-from bench.errors import DataError, UsageError, WeightsUnavailable
-from bench.generator import GeneratorContext, study_seed
-from bench.types import Study
+from rrg_bench.baselines.retrieval import KnnImage, PixelEncoder, canonical_sha256, vote
+from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
+from rrg_bench.generator import GeneratorContext, study_seed
+from rrg_bench.types import Study
 
 KINDS = ("hstripes", "vstripes", "disc")
 
@@ -410,11 +410,11 @@ def test_local_paths_that_are_not_checkpoints(corpus, tiny_vit, tmp_path):
 
 
 def test_knn_image_beats_random_report_on_demo():
-    demo = pytest.importorskip("bench.datasets.demo")
+    demo = pytest.importorskip("rrg_bench.datasets.demo")
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.rouge.rouge import Rouge
 
-    from baselines.simple import RandomReport
+    from rrg_bench.baselines.simple import RandomReport
 
     dataset = demo.DemoDataset()
     train, test = dataset.studies("train"), dataset.studies("test")

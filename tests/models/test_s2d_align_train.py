@@ -15,15 +15,15 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from baselines.s2d_align.configuration import S2DAlignConfig
-from baselines.s2d_align.generate import S2DAlignGenerator
-from baselines.s2d_align.loading import load_model
-from baselines.s2d_align.model import BANK_KEY, bank_sha256
-from baselines.s2d_align.train import TRAINING_INFO, train, trained_state_sha256
-from bench.errors import UsageError
-from bench.generator import GeneratorContext
-from bench.registry import registry
-from bench.training import TrainRequest
+from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig
+from rrg_bench.baselines.s2d_align.generate import S2DAlignGenerator
+from rrg_bench.baselines.s2d_align.loading import load_model
+from rrg_bench.baselines.s2d_align.model import BANK_KEY, bank_sha256
+from rrg_bench.baselines.s2d_align.train import TRAINING_INFO, train, trained_state_sha256
+from rrg_bench.errors import UsageError
+from rrg_bench.generator import GeneratorContext
+from rrg_bench.registry import registry
+from rrg_bench.training import TrainRequest
 
 N_TRAIN, N_VAL, N_TEST = 24, 8, 5
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def dataset(make_iu_root):
-    from bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
 
     return IUXrayR2Gen(make_iu_root({"train": N_TRAIN, "val": N_VAL, "test": N_TEST}))
 
@@ -70,10 +70,10 @@ def bank(checkpoint: Path) -> torch.Tensor:
 
 
 def test_registered_as_an_image_generator_with_a_curriculum_trainer():
-    from baselines import TRAINERS
+    from rrg_bench.baselines import TRAINERS
 
     assert registry("generators").get("s2d_align") is S2DAlignGenerator and S2DAlignGenerator.needs_images
-    assert TRAINERS["s2d_align"] == "baselines.s2d_align.train:train"
+    assert TRAINERS["s2d_align"] == "rrg_bench.baselines.s2d_align.train:train"
 
 
 def test_every_stage_loss_falls(curriculum):
@@ -154,7 +154,7 @@ def test_generator_retrieves_train_references_only_and_cuts_the_key_phrases(data
 
 
 def test_bench_run_writes_a_full_record(dataset, curriculum, tmp_path):
-    from bench.cli import app
+    from rrg_bench.cli import app
 
     checkpoint = curriculum[3][0]
     args = ["run", "--model", "s2d_align", "--checkpoint", str(checkpoint), "--dataset", "iu_xray/r2gen", "--split",

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from baselines.image_io import file_sha256, load_image, load_study_image, select_image, to_float_array
-from baselines.simple import CONSTANT_NORMAL_RULE, ConstantNormal, Oracle, RandomReport, draw_excluding
-from bench.errors import DataError, UsageError
-from bench.generator import GeneratorContext, study_seed
-from bench.registry import registry
-from bench.types import Study
-from metrics.labels import BLANK, CHEXPERT_LABELS, NO_FINDING, POSITIVE
+from rrg_bench.baselines.image_io import file_sha256, load_image, load_study_image, select_image, to_float_array
+from rrg_bench.baselines.simple import CONSTANT_NORMAL_RULE, ConstantNormal, Oracle, RandomReport, draw_excluding
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.generator import GeneratorContext, study_seed
+from rrg_bench.registry import registry
+from rrg_bench.types import Study
+from rrg_bench.metrics.labels import BLANK, CHEXPERT_LABELS, NO_FINDING, POSITIVE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,7 +138,7 @@ def test_oracle_copies_the_reference_and_is_never_eligible():
 
 
 def test_registry_resolves_the_builtin_names():
-    from baselines.retrieval import KnnImage
+    from rrg_bench.baselines.retrieval import KnnImage
 
     gens = registry("generators")
     assert gens.get("random_report") is RandomReport
@@ -175,9 +175,9 @@ class FakeLabeler:
 @pytest.fixture
 def fake_labeler(monkeypatch):
     labeler = FakeLabeler()
-    module = types.ModuleType("metrics.chexpert_rules")
+    module = types.ModuleType("rrg_bench.metrics.chexpert_rules")
     module.label_reports = labeler
-    monkeypatch.setitem(sys.modules, "metrics.chexpert_rules", module)
+    monkeypatch.setitem(sys.modules, "rrg_bench.metrics.chexpert_rules", module)
     return labeler
 
 
@@ -219,7 +219,7 @@ def iu_train() -> list[Study]:
 
 
 def test_constant_normal_on_iu_xray_train_picks_a_normal_report():
-    rules = pytest.importorskip("metrics.chexpert_rules")
+    rules = pytest.importorskip("rrg_bench.metrics.chexpert_rules")
     train = iu_train()
     gen = ConstantNormal()
     gen.setup(context(train))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cache import (DB_NAME, AnnotationCache, CacheError, annotate_cached, cache_key, default_path,
+from rrg_bench.cache import (DB_NAME, AnnotationCache, CacheError, annotate_cached, cache_key, default_path,
                          normalise, text_hash)
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import (StatsUnavailable, Tolerances, compare_records, find_regressions, load, load_tolerances,
+from rrg_bench.compare import (StatsUnavailable, Tolerances, compare_records, find_regressions, load, load_tolerances,
                            raise_on_regressions)
-from bench.errors import BenchError, RegressionFound, UsageError
+from rrg_bench.errors import BenchError, RegressionFound, UsageError
 from helpers.leaderboard_records import make_record, toy_factory
 
 BASE = [1] * 60 + [0] * 20  # 80 studies, accuracy 0.75
@@ -157,7 +157,7 @@ def test_shipped_examples_match_the_cli():
     import typer
     import yaml
 
-    from bench.cli_leaderboard import register
+    from rrg_bench.cli_leaderboard import register
 
     repo = Path(__file__).resolve().parents[2]
     tol = load_tolerances(repo / "examples" / "regression-tolerance.yaml")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.datasets.demo import (
+from rrg_bench.datasets.demo import (
     DemoDataset,
     build_demo,
     draw_xray,
@@ -21,8 +21,8 @@ from bench.datasets.demo import (
     shipped_dir,
     write_synthetic_images,
 )
-from bench.errors import DataError
-from bench.manifests import sha256_text
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import sha256_text
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "data_manifests" / "demo"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.datasets.iu_xray import (
+from rrg_bench.datasets.iu_xray import (
     FROM_INFERRED_ORDER,
     FROM_PROJECTION,
     NO_FRONTAL_IN_PAIR,
@@ -19,8 +19,8 @@ from bench.datasets.iu_xray import (
     openi_png_name,
     uid_of,
 )
-from bench.errors import DataError
-from bench.manifests import references_sha256, sha256_text
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import references_sha256, sha256_text
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "data_manifests" / "iu_xray" / "r2gen"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import bench.datasets.mimic_cxr as mimic
-from bench.datasets.mimic_cxr import MimicCxrOfficial, PREPARED_SUBDIR, prepare_mimic_cxr
-from bench.datasets.mimic_sections import (
+import rrg_bench.datasets.mimic_cxr as mimic
+from rrg_bench.datasets.mimic_cxr import MimicCxrOfficial, PREPARED_SUBDIR, prepare_mimic_cxr
+from rrg_bench.datasets.mimic_sections import (
     CUSTOM_RULE_STUDIES,
     findings_section,
     impression_section,
@@ -20,8 +20,8 @@ from bench.datasets.mimic_sections import (
     normalise_section_name,
     split_sections,
 )
-from bench.errors import DataError
-from bench.manifests import sha256_bytes, sha256_text
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import sha256_bytes, sha256_text
 from helpers.mimic_fake import FakeStudy, report, write_tree
 
 TITLE = "                                 FINAL REPORT\n"

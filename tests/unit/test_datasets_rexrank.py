@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.datasets import rexrank_policy as policy
-from bench.datasets.chexpert_plus_rexrank import CheXpertPlusRexrank, prepare_chexpert_plus_rexrank, study_id_of
-from bench.datasets.iu_xray import IUXrayR2Gen
-from bench.datasets.iu_xray_rexrank import IUXrayRexrank, IUXrayRexrankFindings, build_manifest
-from bench.datasets.mimic_cxr_rexrank import MimicCxrRexrank, MimicCxrRexrankFindings, prepare_mimic_cxr_rexrank
-from bench.errors import DataError
-from bench.manifests import sha256_text
-from bench.registry import registry
+from rrg_bench.datasets import rexrank_policy as policy
+from rrg_bench.datasets.chexpert_plus_rexrank import CheXpertPlusRexrank, prepare_chexpert_plus_rexrank, study_id_of
+from rrg_bench.datasets.iu_xray import IUXrayR2Gen
+from rrg_bench.datasets.iu_xray_rexrank import IUXrayRexrank, IUXrayRexrankFindings, build_manifest
+from rrg_bench.datasets.mimic_cxr_rexrank import MimicCxrRexrank, MimicCxrRexrankFindings, prepare_mimic_cxr_rexrank
+from rrg_bench.errors import DataError
+from rrg_bench.manifests import sha256_text
+from rrg_bench.registry import registry
 from helpers.mimic_fake import FakeStudy, report, write_tree
 
 REPO = Path(__file__).resolve().parents[2]

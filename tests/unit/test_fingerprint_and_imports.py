@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.fingerprint import canonical_json, sha256_json
-from bench.generator import study_seed
-from bench.registry import parse_spec
-from bench.errors import UsageError
+from rrg_bench.fingerprint import canonical_json, sha256_json
+from rrg_bench.generator import study_seed
+from rrg_bench.registry import parse_spec
+from rrg_bench.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,17 +44,48 @@ def test_parse_spec():
 
 
 def test_cli_start_up_imports_no_heavy_library():
-    code = ("import sys, bench.cli, bench.runner, bench.registry; "
+    code = ("import sys, rrg_bench.cli, rrg_bench.runner, rrg_bench.registry; "
             "heavy = [m for m in ('torch', 'transformers', 'sklearn', 'pandas') if m in sys.modules]; "
             "print(','.join(heavy))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""
-    proc = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "rrg_bench", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "Generate reports for a split" in proc.stdout
 
 
-@pytest.mark.parametrize("name", ["bench", "baselines", "metrics", "leaderboard", "data_manifests"])
-def test_generic_package_names_resolve_inside_this_repository(name):
-    module = __import__(name)
-    assert Path(module.__file__).resolve().is_relative_to(REPO), module.__file__
+def test_a_users_own_generic_modules_do_not_shadow_ours(tmp_path):
+    """A script beside its own metrics.py, bench.py and leaderboard.py still gets rrg-bench's code."""
+    for name in ("metrics", "bench", "leaderboard", "baselines"):
+        (tmp_path / f"{name}.py").write_text("MINE = True\n")
+    script = tmp_path / "score.py"
+    script.write_text(
+        "import metrics, bench, leaderboard\n"
+        "assert metrics.MINE and bench.MINE and leaderboard.MINE\n"
+        "import rrg_bench.metrics.nlg, rrg_bench.leaderboard.boards, rrg_bench.registry\n"
+        "from rrg_bench.registry import registry\n"
+        "assert registry('metrics').get('nlg').__module__.startswith('rrg_bench.metrics')\n"
+        "print(rrg_bench.metrics.nlg.__file__)\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert not Path(proc.stdout.strip()).resolve().is_relative_to(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_one_top_level_package(tmp_path):
+    """``pip install .`` must put exactly ``rrg_bench`` (and its dist-info) into site-packages."""
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(REPO)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("rrg_bench-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/", 1)[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"rrg_bench"}, sorted(tops)
+    top_level = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
+    assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["rrg_bench"]
+    # benchmarks/ and tests/ are not installed; manifests and cards are
+    assert not any(n.startswith(("benchmarks/", "tests/", "rrg_bench/benchmarks")) for n in names)
+    assert "rrg_bench/data_manifests/iu_xray/r2gen/manifest.yaml" in names

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError, RegressionFound, UsageError
+from rrg_bench.errors import BenchError, RegressionFound, UsageError
 from helpers.leaderboard_records import REFS, make_board_root, make_record
-from leaderboard.boards import BoardLayout, parse_board
-from leaderboard.build import TABLE_FILES, build, check, raise_on_check
-from leaderboard.store import add_record
+from rrg_bench.leaderboard.boards import BoardLayout, parse_board
+from rrg_bench.leaderboard.build import TABLE_FILES, build, check, raise_on_check
+from rrg_bench.leaderboard.store import add_record
 
 HITS_GOOD = [1] * 30 + [0] * 10
 HITS_MID = [1] * 22 + [0] * 18

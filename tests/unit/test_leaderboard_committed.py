@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from helpers.leaderboard_records import copy_leaderboard
-from leaderboard.boards import BoardLayout, default_root
-from leaderboard.build import build, check
+from rrg_bench.leaderboard.boards import BoardLayout, default_root
+from rrg_bench.leaderboard.build import build, check
 
 BOARD = "iu_xray_r2gen_test"
 
@@ -53,7 +53,7 @@ def test_committed_statistics_hold_only_numbers(committed: BoardLayout):
 def test_a_tok_r2gen_record_is_not_merged_into_the_ptb_columns(committed: BoardLayout, tmp_path: Path):
     """A record scored under R2Gen's tokenisation (ids and conventions from the real scorer)
     lands on the board unranked, with its BLEU shown in no PTB column."""
-    from metrics.nlg import NLGScorer
+    from rrg_bench.metrics.nlg import NLGScorer
 
     layout = BoardLayout(copy_leaderboard(committed.root, tmp_path / "lb"))
     shutil.rmtree(layout.root / "tables")

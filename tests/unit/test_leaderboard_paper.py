@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import load
-from bench.errors import BenchError, UsageError
+from rrg_bench.compare import load
+from rrg_bench.errors import BenchError, UsageError
 from helpers.leaderboard_records import make_record, toy_factory
-from leaderboard.paper import paper_table
-from leaderboard.render import to_csv, to_latex, to_markdown
+from rrg_bench.leaderboard.paper import paper_table
+from rrg_bench.leaderboard.render import to_csv, to_latex, to_markdown
 
 BASE = [1] * 60 + [0] * 20
 

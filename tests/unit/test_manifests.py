@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.errors import DataError, UsageError
-from bench.manifests import (
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.manifests import (
     find_dataset_root,
     load_manifest,
     load_manifest_dir,

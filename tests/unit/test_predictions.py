@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bench.errors import PredictionsError
-from bench.predictions import (MAX_REPORT_CHARS, PredictionsWriter, align, encode_line, read_external, recover,
+from rrg_bench.errors import PredictionsError
+from rrg_bench.predictions import (MAX_REPORT_CHARS, PredictionsWriter, align, encode_line, read_external, recover,
                                write_ordered)
-from bench.types import Generation, Study
+from rrg_bench.types import Generation, Study
 
 
 def _studies(n: int) -> list[Study]:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from bench.errors import PredictionsError
-from bench.predictions import read_external
+from rrg_bench.errors import PredictionsError
+from rrg_bench.predictions import read_external
 
 
 def _write(path, data):

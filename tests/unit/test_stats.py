@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.errors import UsageError
-from bench.stats import PairedResult, align_by_study, approximate_randomisation, bootstrap_ci, paired_bootstrap
+from rrg_bench.errors import UsageError
+from rrg_bench.stats import PairedResult, align_by_study, approximate_randomisation, bootstrap_ci, paired_bootstrap
 
 
 def table(values: dict[str, np.ndarray], prefix: str = "s") -> pd.DataFrame:
@@ -152,7 +152,7 @@ def test_different_or_duplicated_studies_are_refused(normal_rows):
 
 def nlg_like_stats(n: int, seed: int, quality: float = 0.4) -> pd.DataFrame:
     """Plausible NLGScorer statistics (random, internally consistent) without running Java."""
-    from metrics.nlg import BLEU_COLS, METEOR_COLS
+    from rrg_bench.metrics.nlg import BLEU_COLS, METEOR_COLS
 
     rng = np.random.default_rng(seed)
     testlen = rng.integers(10, 60, n)
@@ -181,7 +181,7 @@ def nlg_like_stats(n: int, seed: int, quality: float = 0.4) -> pd.DataFrame:
 
 
 def test_nlg_aggregate_is_fast_enough_for_1000_resamples():
-    from metrics.nlg import NLGScorer
+    from rrg_bench.metrics.nlg import NLGScorer
 
     scorer = NLGScorer(tok="r2gen")
     a, b = nlg_like_stats(590, 0), nlg_like_stats(590, 0, quality=0.3)

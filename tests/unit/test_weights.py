@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import weights
-from bench.errors import BenchError, UsageError, WeightsUnavailable
+from rrg_bench import weights
+from rrg_bench.errors import BenchError, UsageError, WeightsUnavailable
 
 
 @pytest.fixture(autouse=True)
