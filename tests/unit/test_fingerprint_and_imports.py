@@ -77,8 +77,17 @@ def test_the_wheel_installs_one_top_level_package(tmp_path):
     """``pip install .`` must put exactly ``rrg_bench`` (and its dist-info) into site-packages."""
     import zipfile
 
+    import shutil
+
+    # build from a copy of the tracked files: setuptools writes build/ and *.egg-info beside the sources
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True).stdout
+    src = tmp_path / "src"
+    for rel in filter(None, listed.decode().split("\0")):
+        if (REPO / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, src / rel)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(REPO)], capture_output=True, text=True)
+                           "-w", str(tmp_path), str(src)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     (wheel,) = tmp_path.glob("rrg_bench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
