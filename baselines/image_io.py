@@ -15,8 +15,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rrg_bench.hashing import sha256_file
 from rrg_bench.errors import DataError
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 ImageChoice = Literal["frontal", "first"]
 ImageMode = Literal["L", "RGB"]
@@ -98,16 +99,12 @@ def load_study_image(study: Study, which: ImageChoice = "frontal", mode: ImageMo
 def file_sha256(path: Path | str, study_id: str | None = None) -> str:
     """sha256 of the file's bytes: the identity of an image for caches and index hashes."""
     path = Path(path)
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digest.update(chunk)
+        return sha256_file(path)
     except FileNotFoundError:
         raise _missing(path, study_id) from None
     except OSError as exc:
         raise DataError(f"{_where(path, study_id)} cannot be read ({type(exc).__name__}: {exc})") from None
-    return digest.hexdigest()
 
 
 def to_float_array(image: Image.Image, size: int | tuple[int, int] | None = None) -> np.ndarray:

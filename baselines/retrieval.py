@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rrg_bench.baselines.image_io import ImageChoice, file_sha256, load_image, to_float_array
 from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
-from rrg_bench.generator import Generator, GeneratorContext
-from rrg_bench.types import Generation, Study
+from rrg_bench.api.generator import Generator, GeneratorContext
+from rrg_bench.api.types import Generation, Study
 
 #: side of the square grayscale thumbnail the ``pixel`` encoder compares
 PIXEL_SIZE = 64

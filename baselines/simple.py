@@ -17,8 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from rrg_bench.errors import DataError
-from rrg_bench.generator import Generator, GeneratorContext
-from rrg_bench.types import Generation, Study
+from rrg_bench.api.generator import Generator, GeneratorContext
+from rrg_bench.api.types import Generation, Study
 from rrg_bench.metrics.labels import NO_FINDING, POSITIVE
 
 

@@ -91,13 +91,10 @@ def _encode(value: Any, namespace: str) -> str:
 
 
 def default_path() -> Path:
-    """``$BENCH_CACHE_DIR/annotations.sqlite`` or ``user_cache_dir("rrg-bench")/annotations.sqlite``."""
-    env = os.environ.get(ENV_DIR)
-    if env:
-        return Path(env).expanduser() / DB_NAME
-    import platformdirs
+    """``$BENCH_CACHE_DIR/annotations.sqlite`` or ``<user cache dir>/annotations.sqlite``."""
+    from rrg_bench.paths import cache_root
 
-    return Path(platformdirs.user_cache_dir("rrg-bench")) / DB_NAME
+    return cache_root() / DB_NAME
 
 
 class CacheError(BenchError):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
 
 from rrg_bench.errors import BenchError, RegressionFound, UsageError
-from rrg_bench.fingerprint import sha256_file
+from rrg_bench.hashing import sha256_file
 from rrg_bench.records import MetricValue, ResultsRecord, load_record
 
 if TYPE_CHECKING:
@@ -191,10 +191,9 @@ class Comparison:
 
 def registry_scorer(spec: str) -> Any:
     """The registered scorer for a record's scorer spec (its ``aggregate`` is what we need)."""
-    from rrg_bench.registry import parse_spec, registry
+    from rrg_bench.specs import build_scorer
 
-    name, params = parse_spec(spec)
-    return registry("metrics").get(name)(**params)
+    return build_scorer(spec)
 
 
 def aligned_stats(base: LoadedRecord, new: LoadedRecord, scorer_spec: str) -> tuple["pd.DataFrame", "pd.DataFrame"]:

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from rrg_bench.errors import DataError, UsageError
-from rrg_bench.fingerprint import canonical_json as canonical_json  # re-exported
-from rrg_bench.fingerprint import sha256_file as sha256_file
-from rrg_bench.fingerprint import sha256_text as sha256_text
+from rrg_bench.hashing import canonical_json as canonical_json  # re-exported
+from rrg_bench.hashing import sha256_file as sha256_file
+from rrg_bench.hashing import sha256_text as sha256_text
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only the annotation needs it
     from importlib.resources.abc import Traversable

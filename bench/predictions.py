@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from rrg_bench.errors import PredictionsError
-from rrg_bench.types import Generation, Study
+from rrg_bench.api.types import Generation, Study
 
 #: a report longer than this is almost certainly a bug (a whole log, a repeated loop)
 MAX_REPORT_CHARS = 20_000

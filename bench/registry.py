@@ -1,58 +1,100 @@
-"""One lazy registry for generators, metrics and datasets, fed by built-ins and entry points.
+"""One registry for everything pluggable: generators, metrics (scorers), datasets, suites,
+trainers and data preparers.
 
-Entries are ``"module:attr"`` strings or entry points and are imported only when asked
-for, so ``bench ls`` and ``bench --help`` stay fast and a broken third-party plugin fails
-only when it is used, with a message naming its distribution.
+Each kind has an entry-point group (``rrg_bench.<kind>``) and a table of built-ins declared
+where they live (``rrg_bench.baselines.GENERATORS``, ``rrg_bench.metrics.SUITES``, …). Entries
+are ``"module:attr"`` strings imported only when asked for, so ``bench ls`` and ``bench --help``
+stay fast and a broken plugin fails only when used, with a message naming its distribution.
+Every entry names its card (a Markdown file beside what it describes), so ``bench ls --card``
+works the same for a built-in and for a plugin.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.resources
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Generic, Iterator, TypeVar
+from pathlib import Path
+from typing import Any, Iterator
 
 from rrg_bench.errors import UsageError
 
-T = TypeVar("T")
 
-ENTRY_POINT_GROUPS = {
-    "generators": "rrg_bench.generators",
-    "metrics": "rrg_bench.metrics",
-    "datasets": "rrg_bench.datasets",
-}
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in entry: ``target`` is ``"module:attr"``; ``card`` is ``"package:file.md"``."""
+
+    target: str
+    card: str | None = None
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # "generators"
+    singular: str  # "generator"
+    group: str  # entry-point group
+    builtins: str  # "module:ATTR" holding a dict[str, Builtin]
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("generators", "generator", "rrg_bench.generators", "rrg_bench.baselines:GENERATORS"),
+    Kind("metrics", "metric", "rrg_bench.metrics", "rrg_bench.metrics:METRICS"),
+    Kind("datasets", "dataset", "rrg_bench.datasets", "rrg_bench.datasets:DATASETS"),
+    Kind("suites", "suite", "rrg_bench.suites", "rrg_bench.metrics:SUITES"),
+    Kind("trainers", "trainer", "rrg_bench.trainers", "rrg_bench.baselines:TRAINERS"),
+    Kind("preparers", "preparer", "rrg_bench.preparers", "rrg_bench.datasets:PREPARERS"),
+)}
 
 
 @dataclass(frozen=True)
 class Entry:
+    kind: str
     name: str
     target: str  # "module:attr"
     origin: str  # "builtin" or "plugin:<dist>==<version>"
+    card: str | None = None  # "package:file.md"; None: found beside the target's module
+    summary: str = ""
 
 
-class Registry(Generic[T]):
-    """Name -> lazily imported object. Unknown names fail with close-match suggestions."""
+def _import_target(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
 
-    def __init__(self, kind: str, builtins: dict[str, str]) -> None:
+
+def resource(spec: str) -> Path:
+    """``"rrg_bench.metrics.nlg:CARD.md"`` -> the file inside that package."""
+    package, _, name = spec.partition(":")
+    return Path(str(importlib.resources.files(package).joinpath(*name.split("/"))))
+
+
+class Registry:
+    """Name -> lazily imported object of one kind. Unknown names fail with close matches."""
+
+    def __init__(self, kind: Kind, builtins: dict[str, Builtin] | None = None) -> None:
         self.kind = kind
-        self._builtins = dict(builtins)
+        self._builtins = builtins
         self._entries: dict[str, Entry] | None = None
-        self._loaded: dict[str, T] = {}
+        self._loaded: dict[str, Any] = {}
 
     def _discover(self) -> dict[str, Entry]:
         if self._entries is not None:
             return self._entries
-        entries = {n: Entry(n, t, "builtin") for n, t in self._builtins.items()}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUPS[self.kind]):
+        builtins = self._builtins if self._builtins is not None else _import_target(self.kind.builtins)
+        entries = {n: Entry(self.kind.name, n, b.target, "builtin", b.card, b.summary) for n, b in builtins.items()}
+        for ep in metadata.entry_points(group=self.kind.group):
             dist = getattr(ep, "dist", None)
             origin = f"plugin:{dist.name}=={dist.version}" if dist else "plugin"
-            if ep.name in entries and entries[ep.name].origin == "builtin":
+            name = ep.name
+            if name in entries and entries[name].origin == "builtin":
                 # a plugin may not shadow a built-in; it stays reachable by its qualified name
-                qualified = f"{dist.name if dist else 'plugin'}:{ep.name}"
-                entries[qualified] = Entry(qualified, ep.value, origin)
-                continue
-            entries[ep.name] = Entry(ep.name, ep.value, origin)
+                name = f"{dist.name if dist else 'plugin'}:{ep.name}"
+            entries[name] = Entry(self.kind.name, name, ep.value, origin)
         self._entries = entries
         return entries
 
@@ -63,65 +105,72 @@ class Registry(Generic[T]):
         for name in self.names():
             yield self._discover()[name]
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._discover()
+
     def entry(self, name: str) -> Entry:
         entries = self._discover()
         if name not in entries:
             close = difflib.get_close_matches(name, entries, n=3, cutoff=0.5)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise UsageError(
-                f"unknown {self.kind[:-1]} {name!r}.{hint} Known: {', '.join(sorted(entries))}. "
-                f"(`bench ls {self.kind}` lists them; plugins register through the "
-                f"'{ENTRY_POINT_GROUPS[self.kind]}' entry-point group.)"
+                f"unknown {self.kind.singular} {name!r}.{hint} Known: {', '.join(sorted(entries)) or 'none'}. "
+                f"(`bench ls {self.kind.name}` lists them; plugins register through the "
+                f"'{self.kind.group}' entry-point group.)"
             )
         return entries[name]
 
-    def get(self, name: str) -> T:
+    def get(self, name: str) -> Any:
         if name in self._loaded:
             return self._loaded[name]
         entry = self.entry(name)
-        module_name, _, attr = entry.target.partition(":")
         try:
-            obj: Any = importlib.import_module(module_name)
-            for part in attr.split(".") if attr else ():
-                obj = getattr(obj, part)
+            obj = _import_target(entry.target)
         except Exception as exc:  # a plugin's import error must name the plugin
             raise UsageError(
-                f"{self.kind[:-1]} {name!r} ({entry.origin}) could not be loaded from "
+                f"{self.kind.singular} {name!r} ({entry.origin}) could not be loaded from "
                 f"{entry.target!r}: {type(exc).__name__}: {exc}"
             ) from exc
         self._loaded[name] = obj
         return obj
 
+    def card(self, name: str) -> Path | None:
+        """The entry's card: as declared, else the object's ``card`` attribute, else a CARD.md
+        beside the module that defines it."""
+        entry = self.entry(name)
+        if entry.card:
+            return resource(entry.card)
+        obj = self.get(name)
+        declared = getattr(obj, "card", None)
+        module = importlib.import_module(getattr(obj, "__module__", None) or entry.target.partition(":")[0])
+        here = Path(module.__file__ or ".").parent
+        if isinstance(declared, str):
+            return resource(declared) if ":" in declared else here / declared
+        candidate = here / "CARD.md"
+        return candidate if candidate.is_file() else None
 
-def _builtins(module: str) -> dict[str, str]:
-    return dict(importlib.import_module(module).BUILTINS)
+    def summary(self, name: str) -> str:
+        entry = self.entry(name)
+        if entry.summary:
+            return entry.summary
+        try:
+            doc = getattr(self.get(name), "__doc__", None) or ""
+        except UsageError as exc:
+            return f"(cannot load: {exc})"
+        return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-_REGISTRIES: dict[str, Registry[Any]] = {}
+_REGISTRIES: dict[str, Registry] = {}
 
 
-def registry(kind: str) -> Registry[Any]:
-    """The process-wide registry for ``generators``, ``metrics`` or ``datasets``."""
-    if kind not in ENTRY_POINT_GROUPS:
-        raise ValueError(kind)
+def registry(kind: str) -> Registry:
+    """The process-wide registry of one kind (``bench ls`` lists them all)."""
+    if kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     if kind not in _REGISTRIES:
-        source = {"generators": "rrg_bench.baselines", "metrics": "rrg_bench.metrics", "datasets": "rrg_bench.datasets"}[kind]
-        _REGISTRIES[kind] = Registry(kind, _builtins(source))
+        _REGISTRIES[kind] = Registry(KINDS[kind])
     return _REGISTRIES[kind]
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """``"nlg[tok=r2gen,x=1]"`` -> ``("nlg", {"tok": "r2gen", "x": "1"})``."""
-    spec = spec.strip()
-    if "[" not in spec:
-        return spec, {}
-    if not spec.endswith("]"):
-        raise UsageError(f"malformed spec {spec!r}: expected name[key=value,...]")
-    name, _, rest = spec.partition("[")
-    params: dict[str, str] = {}
-    for item in filter(None, (p.strip() for p in rest[:-1].split(","))):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"malformed spec {spec!r}: {item!r} is not key=value")
-        params[key.strip()] = value.strip()
-    return name.strip(), params
+def load(kind: str, name: str) -> Any:
+    return registry(kind).get(name)

@@ -27,16 +27,17 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from rrg_bench import RECORD_SCHEMA
-from rrg_bench.datasets.base import Dataset
+from rrg_bench.api.dataset import Dataset
 from rrg_bench.environment import environment_info, harness_info
 from rrg_bench.errors import BenchError, DataError, RunLocked, UsageError, WeightsUnavailable
-from rrg_bench.fingerprint import sha256_file, sha256_json
-from rrg_bench.generator import Generator, GeneratorContext, study_seed
+from rrg_bench.hashing import sha256_file, sha256_json
+from rrg_bench.api.generator import Generator, GeneratorContext, study_seed
 from rrg_bench.predictions import PredictionsWriter, align, read_external, recover, write_ordered
 from rrg_bench.progress import ProgressReporter
 from rrg_bench.records import MetricValue, PredictionsInfo, ResultsRecord, Status, write_record
-from rrg_bench.registry import parse_spec, registry
-from rrg_bench.types import Study
+from rrg_bench.registry import registry
+from rrg_bench.specs import build_scorers, expand_metrics
+from rrg_bench.api.types import Study
 
 SPEC_VERSION = 1
 
@@ -79,39 +80,11 @@ def load_generator(name: str, params: dict[str, str]) -> Generator:
 
 
 def expand_metric_specs(specs: Sequence[str]) -> list[str]:
-    """``default`` and other suite names expand to their scorer specs; order kept, deduped."""
-    from rrg_bench.metrics import SUITES
-
-    out: list[str] = []
-    for spec in specs:
-        for item in filter(None, (s.strip() for s in _split_specs(spec))):
-            for expanded in SUITES.get(item, [item]):
-                if expanded not in out:
-                    out.append(expanded)
-    return out
-
-
-def _split_specs(text: str) -> list[str]:
-    """Split "nlg[tok=ptb],chexbert" on commas outside brackets."""
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    return parts
+    return expand_metrics(specs)
 
 
 def load_scorers(specs: Sequence[str]) -> list[Any]:
-    scorers = []
-    for spec in expand_metric_specs(specs):
-        name, params = parse_spec(spec)
-        scorers.append(registry("metrics").get(name)(**params))
-    return scorers
+    return build_scorers(specs)
 
 
 def _safe(name: str) -> str:
@@ -393,7 +366,7 @@ class ScoringOutcome:
 def score(studies: Sequence[Study], hypotheses: Sequence[str], metric_specs: Sequence[str], out_dir: Path,
           opts: RunOptions, reporter: ProgressReporter | None = None, seed: int = 0,
           dataset: Dataset | None = None) -> ScoringOutcome:
-    from rrg_bench.metrics.base import ScoringContext
+    from rrg_bench.api.scorer import ScoringContext
 
     from rrg_bench.stats import bootstrap_ci
 

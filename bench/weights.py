@@ -12,7 +12,7 @@ upstream package's own cache (f1chexbert's ``appdirs.user_cache_dir("chexbert")/
 radgraph's ``user_cache_dir("radgraph")/<version>/<model>``, the HF cache for
 bert-base-uncased).
 
-Hashing a 1.3 GB checkpoint takes seconds, so ``file_sha256`` memoises by
+Hashing a 1.3 GB checkpoint takes seconds, so ``rrg_bench.hashing.sha256_file_memo`` memoises by
 (absolute path, size, mtime_ns) in small records under the cache dir; a changed file gets a
 new record. Nothing is written next to user files.
 
@@ -21,7 +21,6 @@ stdlib + platformdirs only at import; huggingface_hub is imported by ``fetch``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rrg_bench.fingerprint import sha256_file
+from rrg_bench.hashing import sha256_file_memo, sha256_path, sha256_tree
 from rrg_bench.errors import BenchError, UsageError, WeightsUnavailable
 
 #: StanfordAIMI/RRG_scorers commit pinned for chexbert.pth and the RadGraph archives. The same
@@ -120,12 +119,9 @@ def spec(name: str) -> WeightSpec:
 
 
 def weights_dir() -> Path:
-    env = os.environ.get(ENV_WEIGHTS_DIR)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
+    from rrg_bench.paths import weights_root
 
-    return Path(platformdirs.user_data_dir("rrg-bench")) / "weights"
+    return weights_root()
 
 
 def default_location(name: str) -> Path:
@@ -246,57 +242,6 @@ def missing_message(name: str, looked: list[str] | None = None) -> str:
             f"or {put}, or set {s.env}.")
 
 
-# ---- sha256, memoised -------------------------------------------------------------------
-
-def _memo_dir() -> Path:
-    env = os.environ.get("BENCH_CACHE_DIR")
-    if env:
-        return Path(env).expanduser() / "sha256"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("rrg-bench")) / "sha256"
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, streamed; memoised by (absolute path, size, mtime_ns)."""
-    path = Path(path).resolve()
-    st = path.stat()
-    ident = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    record = _memo_dir() / (hashlib.sha256(str(path).encode()).hexdigest() + ".json")
-    try:
-        memo = json.loads(record.read_text())
-        if {k: memo.get(k) for k in ident} == ident and isinstance(memo.get("sha256"), str):
-            return memo["sha256"]
-    except (OSError, ValueError):
-        pass
-    value = sha256_file(path)
-    try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_name(record.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**ident, "sha256": value}))
-        os.replace(tmp, record)
-    except OSError:
-        pass  # a read-only cache only costs re-hashing next time
-    return value
-
-
-def tree_sha256(directory: str | Path) -> str:
-    """sha256 over sorted (relative path, file sha256) of a directory; hidden entries skipped."""
-    root = Path(directory)
-    digest = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
-            continue
-        digest.update(f"{rel.as_posix()}\x00{file_sha256(p)}\n".encode())
-    return digest.hexdigest()
-
-
-def path_sha256(path: str | Path) -> str:
-    p = Path(path)
-    return tree_sha256(p) if p.is_dir() else file_sha256(p)
-
-
 # ---- fetch ------------------------------------------------------------------------------
 
 def _read_sidecar(name: str) -> dict | None:
@@ -315,7 +260,7 @@ def _write_sidecar(name: str, record: dict) -> None:
 
 
 def _check_sha(s: WeightSpec, filename: str, path: Path) -> str:
-    got = file_sha256(path)
+    got = sha256_file_memo(path)
     want = s.sha256.get(filename)
     if want is not None and got != want:
         raise BenchError(f"{s.name}: {path} has sha256 {got}, expected {want} "
@@ -380,7 +325,7 @@ def fetch(name: str, *, revision: str | None = None, source: str | Path | None =
                     hint = (f"download {filename} elsewhere and run `bench weights fetch {name} --from FILE`"
                             if len(s.files) == 1 else f"put {', '.join(s.files)} in {base}/")
                     raise WeightsUnavailable(f"{name}: {exc}. Offline? {hint[0].upper() + hint[1:]}.") from None
-            hashes[filename] = _check_sha(s, filename, got) if rev == s.revision else file_sha256(got)
+            hashes[filename] = _check_sha(s, filename, got) if rev == s.revision else sha256_file_memo(got)
         if s.kind == "archive":
             shutil.rmtree(extracted, ignore_errors=True)
             _safe_extract(staging / s.files[0], extracted)
@@ -403,7 +348,7 @@ def fetch(name: str, *, revision: str | None = None, source: str | Path | None =
               "source": str(source) if source is not None else "huggingface_hub",
               "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "path": str(target)}
     if s.kind != "file":
-        record["tree_sha256"] = tree_sha256(target)
+        record["tree_sha256"] = sha256_tree(target)
     _write_sidecar(name, record)
     return resolve(name, target)
 
@@ -424,7 +369,7 @@ def verify(name: str, explicit_path: str | Path | None = None) -> VerifyResult:
     """Hash the resolved artefact and compare with the pinned sha256 or the fetch sidecar."""
     s = spec(name)
     path = resolve(name, explicit_path)
-    got = path_sha256(path)
+    got = sha256_path(path)
     expected: str | None = None
     source = ""
     if s.kind == "file":

@@ -49,7 +49,7 @@ def timed(fn):
 
 
 def load_split(annotation: Path, split: str):
-    from rrg_bench.types import Study
+    from rrg_bench.api.types import Study
 
     rows = json.loads(annotation.read_text())[split]
     return [Study(r["id"], split, r["report"], hashlib.sha256(r["report"].encode()).hexdigest()) for r in rows]
@@ -57,7 +57,7 @@ def load_split(annotation: Path, split: str):
 
 def random_report_hyps(test, train) -> list[str]:
     from rrg_bench.baselines.simple import RandomReport
-    from rrg_bench.generator import GeneratorContext, study_seed
+    from rrg_bench.api.generator import GeneratorContext, study_seed
 
     gen = RandomReport()
     gen.setup(GeneratorContext(dataset="iu_xray", split="test", seed=0, train_studies=lambda: train))
@@ -182,7 +182,7 @@ def measure(args: argparse.Namespace, job: dict) -> None:
     from f1chexbert.f1chexbert import CACHE_DIR, F1CheXbert
 
     from rrg_bench.cache import AnnotationCache, annotate_cached
-    from rrg_bench.metrics.base import ScoringContext
+    from rrg_bench.api.scorer import ScoringContext
     from rrg_bench.metrics.chexbert import CheXbertScorer
     from rrg_bench.metrics.label_f1 import binarize, f1_report
 

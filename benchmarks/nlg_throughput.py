@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from rrg_bench.stats import bootstrap_ci
-    from rrg_bench.metrics.base import ScoringContext
+    from rrg_bench.api.scorer import ScoringContext
     from rrg_bench.metrics.nlg import NLGScorer
 
     ids, hyps, refs = load_pairs(args.n)

@@ -89,7 +89,7 @@ def main() -> int:
 
     from rrg_bench.cache import AnnotationCache
     from rrg_bench.errors import WeightsUnavailable
-    from rrg_bench.metrics.base import ScoringContext
+    from rrg_bench.api.scorer import ScoringContext
     from rrg_bench.metrics.radgraph import RadGraphScorer, locate_model, radgraph_version
     from rrg_bench.metrics.radgraph_rewards import LEVELS
 

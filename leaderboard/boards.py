@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rrg_bench.errors import BenchError, UsageError
-from rrg_bench.fingerprint import sha256_json
+from rrg_bench.hashing import sha256_json
 
 
 class _Strict(BaseModel):

@@ -20,7 +20,7 @@ from typing import Sequence
 
 from rrg_bench.compare import LoadedRecord, load
 from rrg_bench.errors import BenchError, RegressionFound
-from rrg_bench.fingerprint import sha256_file
+from rrg_bench.hashing import sha256_file
 from rrg_bench.leaderboard.boards import BoardLayout, BoardSpec
 from rrg_bench.leaderboard.render import RENDERERS, dumps, to_latex
 from rrg_bench.leaderboard.table import (Table, TableColumn, TableRow, columns_for, fill_cells, mark_best, other_conventions,

@@ -113,7 +113,7 @@ def mark_best(table: Table) -> None:
 
 
 def _signature_key(m: MetricValue, ignore_impl: Iterable[str]) -> str:
-    from rrg_bench.fingerprint import canonical_json
+    from rrg_bench.hashing import canonical_json
 
     return canonical_json(metric_signature(m, ignore_impl))
 

@@ -38,7 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rrg_bench.errors import UsageError, WeightsUnavailable
-from rrg_bench.metrics.base import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.api.scorer import Column, ScoreResult, Scorer, ScoringContext
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,7 +156,7 @@ def resolve_model_dir(model: str, explicit: str | Path | None = None) -> Path:
 
 def model_files_sha256(model_dir: Path) -> str:
     """sha256 over the model directory's files (weights included), memoised per file."""
-    from rrg_bench.weights import tree_sha256
+    from rrg_bench.hashing import sha256_tree as tree_sha256
 
     return tree_sha256(model_dir)
 

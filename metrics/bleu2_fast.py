@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from rrg_bench.metrics.base import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.api.scorer import Column, ScoreResult, Scorer, ScoringContext
 
 if TYPE_CHECKING:
     import pandas as pd

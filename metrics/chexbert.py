@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from rrg_bench.cache import annotate_cached
 from rrg_bench.errors import BenchError, WeightsUnavailable
-from rrg_bench.metrics.base import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.hashing import sha256_file_memo
+from rrg_bench.api.scorer import Column, ScoreResult, Scorer, ScoringContext
 from rrg_bench.metrics.label_f1 import (AVERAGES, codes_frame, codes_from_frame, column_id, per_label_values,
                               summary_values)
 from rrg_bench.metrics.labels import CHEXPERT_LABELS
@@ -132,11 +133,10 @@ class CheXbertScorer(Scorer):
         import hashlib
         import json
 
-        from rrg_bench.weights import file_sha256
         from rrg_bench.metrics.chexbert_model import IMPL_VERSION, config_fingerprint, tokenizer_fingerprint
 
         arch = hashlib.sha256(json.dumps(config_fingerprint(labeler.config), sort_keys=True).encode()).hexdigest()
-        return (f"chexbert/impl={IMPL_VERSION}/ckpt={file_sha256(labeler.checkpoint)}"
+        return (f"chexbert/impl={IMPL_VERSION}/ckpt={sha256_file_memo(labeler.checkpoint)}"
                 f"/tok={tokenizer_fingerprint(labeler.tokenizer)[:16]}/arch={arch[:16]}")
 
     # -- Scorer contract --------------------------------------------------------------------
@@ -165,7 +165,7 @@ class CheXbertScorer(Scorer):
             facts["unavailable"] = str(exc)
             return facts
         facts["checkpoint"] = str(ckpt)
-        facts["checkpoint_sha256"] = weights.file_sha256(ckpt)
+        facts["checkpoint_sha256"] = sha256_file_memo(ckpt)
         try:
             from importlib import metadata
 
@@ -176,7 +176,7 @@ class CheXbertScorer(Scorer):
             tok = self._tokenizer_path()
             facts["tokenizer"] = str(tok)
             vocab = tok if tok.is_file() else tok / "vocab.txt"
-            facts["tokenizer_vocab_sha256"] = weights.file_sha256(vocab)
+            facts["tokenizer_vocab_sha256"] = sha256_file_memo(vocab)
         except (ImportError, WeightsUnavailable) as exc:
             facts["unavailable"] = str(exc)
         facts["config"] = self.params.config or "bert-base-uncased (built in)"

@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rrg_bench.metrics import chexpert_rules_phrases as P
-from rrg_bench.metrics.base import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.metrics.labels import BLANK, CHEXPERT_LABELS, NEGATIVE, NO_FINDING, POSITIVE, UNCERTAIN
 
 if TYPE_CHECKING:

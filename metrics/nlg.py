@@ -46,8 +46,9 @@ from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer import ptbtokenizer as _ptb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rrg_bench.hashing import sha256_file_memo
 from rrg_bench.errors import BenchError, UsageError
-from rrg_bench.metrics.base import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.metrics.r2gen_convention import (
     R2GenSettings,
     Vocabulary,
@@ -114,15 +115,6 @@ def java_version(java: str) -> str | None:
 PYCOCOEVALCAP_DIR = Path(_ptb.__file__).resolve().parent.parent
 METEOR_JAR = PYCOCOEVALCAP_DIR / "meteor" / "meteor-1.5.jar"
 PTB_JAR = PYCOCOEVALCAP_DIR / "tokenizer" / _ptb.STANFORD_CORENLP_3_4_1_JAR
-
-
-@functools.lru_cache(maxsize=8)
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pycocoevalcap_version() -> str:
@@ -234,7 +226,7 @@ class PTBNormaliser(TextNormaliser):
 class R2GenCleanNormaliser(TextNormaliser):
     """R2Gen's ``clean_report_iu_xray`` followed by the whitespace split/join of its tokeniser.
 
-    Re-implemented from the published rules (see metrics/cards/bleu.md "Conventions"); the
+    Re-implemented from the published rules (see metrics/cards/nlg.md, BLEU "Conventions"); the
     deliberate difference is that a report with no word left becomes "" rather than ".",
     so an empty prediction earns nothing for the sentence separator token.
     """
@@ -700,11 +692,11 @@ class NLGScorer(Scorer):
             "pycocoevalcap": pycocoevalcap_version(),
             "normaliser": self.normaliser.id,
             "meteor_jar": METEOR_JAR.name,
-            "meteor_jar_sha256": file_sha256(METEOR_JAR) if METEOR_JAR.is_file() else None,
+            "meteor_jar_sha256": sha256_file_memo(METEOR_JAR) if METEOR_JAR.is_file() else None,
             "java": java_version(java) if java else None,
         }
         if isinstance(self.normaliser, PTBNormaliser):
-            facts["ptb_jar_sha256"] = file_sha256(PTB_JAR) if PTB_JAR.is_file() else None
+            facts["ptb_jar_sha256"] = sha256_file_memo(PTB_JAR) if PTB_JAR.is_file() else None
         facts.update(self.normaliser.facts())
         return facts
 

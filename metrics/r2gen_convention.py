@@ -8,7 +8,7 @@ words become ``<unk>``), cut to the model's ``max_seq_length`` and decoded again
 computed this way are not comparable with PTB-tokenised ones, so the harness reproduces the
 pipeline exactly and gives the result its own column ids (``bleu4[conv=r2gen]``).
 
-What is done, in order (the card metrics/cards/r2gen_convention.md has the sources):
+What is done, in order (the card metrics/cards/nlg.md, section "R2Gen NLG convention" has the sources):
 
 * references — :func:`reference_text`: cleaner (:func:`clean_report_iu_xray` or
   :func:`clean_report_mimic_cxr`) → whitespace tokens → words seen fewer than ``threshold``

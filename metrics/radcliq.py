@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rrg_bench.errors import BenchError, WeightsUnavailable
-from rrg_bench.metrics.base import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.api.scorer import Column, ScoreResult, Scorer, ScoringContext
 
 if TYPE_CHECKING:
     import pandas as pd

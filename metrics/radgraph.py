@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from rrg_bench.errors import PredictionsError, WeightsUnavailable
-from rrg_bench.metrics.base import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.metrics.radgraph_rewards import EMPTY_PAIR, LEVELS, PairScores, score_pair
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class RadGraphModel:
 
 def _sha256_file(path: Path) -> str:
     """sha256 of a (large) file, memoised across processes by path, size and mtime."""
-    from rrg_bench.weights import file_sha256
+    from rrg_bench.hashing import sha256_file_memo as file_sha256
 
     return file_sha256(path)
 

@@ -16,8 +16,8 @@ from pydantic import Field
 from rrg_bench.baselines.common.generation import (CheckpointGenerator, LLMDecodingParams, batch_pixels, decode_rows,
                                          llm_decoding)
 from rrg_bench.errors import UsageError
-from rrg_bench.generator import GeneratorContext
-from rrg_bench.types import Generation, Study
+from rrg_bench.api.generator import GeneratorContext
+from rrg_bench.api.types import Generation, Study
 
 
 class AMMRGParams(LLMDecodingParams):

@@ -26,7 +26,7 @@ def label_reports(texts: Sequence[str], labeler: LabelerChoice = "auto", device:
         scorer = CheXbertScorer()
         reason = scorer.unavailable_reason()
         if reason is None:
-            from rrg_bench.weights import file_sha256
+            from rrg_bench.hashing import sha256_file_memo as file_sha256
 
             net = scorer.labeler(device)
             unique = sorted(set(texts))

@@ -26,8 +26,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rrg_bench.errors import BenchError, UsageError
-from rrg_bench.fingerprint import sha256_file as file_sha256
-from rrg_bench.types import Study
+from rrg_bench.hashing import sha256_file as file_sha256
+from rrg_bench.api.types import Study
 from rrg_bench.baselines.am_mrg.gradcam import PATCH_GRID, crop_patch, grad_cam, select_patches
 from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
 from rrg_bench.baselines.common.images import load_images

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from rrg_bench.errors import UsageError
-from rrg_bench.training import TrainRequest
-from rrg_bench.types import Study
+from rrg_bench.api.training import TrainRequest
+from rrg_bench.api.types import Study
 from rrg_bench.baselines.am_mrg.configuration import (MAX_REPORT_TOKENS, NEW_TOKENS, AMMRGConfig, HopfieldConfig, ImageConfig,
                                             Stage1Config, dataset_family, paper_qformer_config, paper_swin_config)
 from rrg_bench.baselines.am_mrg.labels import binary_labels, label_reports

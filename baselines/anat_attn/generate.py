@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rrg_bench.errors import UsageError
 from rrg_bench.baselines.common.generation import CheckpointGenerator, decode_rows
-from rrg_bench.generator import GeneratorContext
-from rrg_bench.types import Generation, Study
+from rrg_bench.api.generator import GeneratorContext
+from rrg_bench.api.types import Generation, Study
 
 
 class AnatAttnParams(BaseModel):
@@ -109,7 +109,7 @@ class AnatAttnGenerator(CheckpointGenerator):
     def _mask_identity(self, mode: str) -> dict[str, Any] | None:
         """What determines the masks, from the params alone (bundled segmenters are inside the
         checkpoint hash; external segmenter directories and CheXmask tables are hashed here)."""
-        from rrg_bench.fingerprint import sha256_file, sha256_tree
+        from rrg_bench.hashing import sha256_file, sha256_tree
 
         p = self.params
         if mode == "none":

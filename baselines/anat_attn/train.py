@@ -25,8 +25,8 @@ from typing import Any, Sequence
 import torch
 
 from rrg_bench.errors import DataError, UsageError
-from rrg_bench.training import TrainRequest
-from rrg_bench.types import Study
+from rrg_bench.api.training import TrainRequest
+from rrg_bench.api.types import Study
 from rrg_bench.baselines.anat_attn.features import FeatureCache, ImageItem, build_feature_cache
 from rrg_bench.baselines.anat_attn.images import load_image
 from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, mask_source_for

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rrg_bench.errors import UsageError, WeightsUnavailable
-from rrg_bench.fingerprint import sha256_tree
+from rrg_bench.hashing import sha256_tree
 
 #: files that describe weights and behaviour; training state (optimizer etc.) is not part of a model
 CHECKPOINT_PATTERNS = ("*.safetensors", "*.bin", "*.json", "*.txt", "*.model")

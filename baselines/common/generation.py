@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rrg_bench.generator import Generator
-from rrg_bench.types import Study
+from rrg_bench.api.generator import Generator
+from rrg_bench.api.types import Study
 
 
 class LLMDecodingParams(BaseModel):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rrg_bench.errors import DataError, UsageError
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 
 def study_images(study: Study, mode: str) -> tuple[Path, ...]:

@@ -27,6 +27,8 @@ from typing import Any, Callable, Iterator, Protocol
 
 import torch
 
+from rrg_bench.hashing import derive_seed
+
 from rrg_bench.errors import UsageError
 
 
@@ -50,11 +52,6 @@ class LoopSettings(Protocol):
     min_delta: float
     save_every_steps: int
     keep_checkpoints: int
-
-
-def derive_seed(*parts: Any) -> int:
-    digest = hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):

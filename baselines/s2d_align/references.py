@@ -15,8 +15,8 @@ from typing import Any
 
 from rrg_bench.baselines.retrieval import KnnImage
 from rrg_bench.errors import DataError, UsageError
-from rrg_bench.generator import GeneratorContext
-from rrg_bench.types import Study
+from rrg_bench.api.generator import GeneratorContext
+from rrg_bench.api.types import Study
 
 INDEX_FILE = "reference_index.json"
 

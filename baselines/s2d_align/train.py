@@ -49,8 +49,8 @@ from rrg_bench.baselines.s2d_align.keyphrases import (
 from rrg_bench.baselines.s2d_align.model import BANK_KEY, S2DAlign, bank_sha256
 from rrg_bench.baselines.s2d_align.presets import S2DRecipe, resolve_recipe
 from rrg_bench.errors import UsageError
-from rrg_bench.training import TrainRequest
-from rrg_bench.types import Study
+from rrg_bench.api.training import TrainRequest
+from rrg_bench.api.types import Study
 
 TRAINING_INFO = "s2d_align_training.json"
 

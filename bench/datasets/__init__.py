@@ -1,15 +1,42 @@
-"""Registered datasets. A dataset pairs a shipped manifest (ids, paths, reference hashes)
-with a loader for the user's own copy of the data."""
+"""Registered datasets and the preparers of those built from credentialed data.
 
-BUILTINS: dict[str, str] = {
-    "demo": "rrg_bench.datasets.demo:DemoDataset",
-    "iu_xray/r2gen": "rrg_bench.datasets.iu_xray:IUXrayR2Gen",
-    "mimic_cxr/official": "rrg_bench.datasets.mimic_cxr:MimicCxrOfficial",
-    "iu_xray/rexrank": "rrg_bench.datasets.iu_xray_rexrank:IUXrayRexrank",
-    "iu_xray/rexrank/findings": "rrg_bench.datasets.iu_xray_rexrank:IUXrayRexrankFindings",
-    "mimic_cxr/rexrank": "rrg_bench.datasets.mimic_cxr_rexrank:MimicCxrRexrank",
-    "mimic_cxr/rexrank/findings": "rrg_bench.datasets.mimic_cxr_rexrank:MimicCxrRexrankFindings",
-    "chexpert_plus/rexrank": "rrg_bench.datasets.chexpert_plus_rexrank:CheXpertPlusRexrank",
-}
+A dataset pairs a shipped manifest (ids, paths, reference hashes) with a loader for the user's
+own copy of the data; its card is the manifest folder's README.
+"""
+
+from rrg_bench.registry import Builtin
 
 DEFAULT_DATASET = "demo"
+
+
+def _card(name: str) -> str:
+    return f"rrg_bench.data_manifests.{name.replace('/', '.')}:README.md"
+
+
+DATASETS: dict[str, Builtin] = {
+    "demo": Builtin("rrg_bench.datasets.demo:DemoDataset", _card("demo"),
+                    "synthetic reports and images written by rrg-bench (first-run default)"),
+    "iu_xray/r2gen": Builtin("rrg_bench.datasets.iu_xray:IUXrayR2Gen", _card("iu_xray/r2gen"),
+                             "IU X-Ray, R2Gen split 2069/296/590, findings"),
+    "iu_xray/rexrank": Builtin("rrg_bench.datasets.iu_xray_rexrank:IUXrayRexrank", _card("iu_xray/rexrank"),
+                               "IU X-Ray as ReXrank scores it (findings + impression)"),
+    "iu_xray/rexrank/findings": Builtin("rrg_bench.datasets.iu_xray_rexrank:IUXrayRexrankFindings",
+                                        _card("iu_xray/rexrank/findings"), "IU X-Ray as ReXrank, findings only"),
+    "mimic_cxr/official": Builtin("rrg_bench.datasets.mimic_cxr:MimicCxrOfficial", _card("mimic_cxr/official"),
+                                  "MIMIC-CXR 2.0.0 official split, findings, frontal (prepared locally)"),
+    "mimic_cxr/rexrank": Builtin("rrg_bench.datasets.mimic_cxr_rexrank:MimicCxrRexrank", _card("mimic_cxr/rexrank"),
+                                 "ReXrank's 2,347 MIMIC-CXR test studies (prepared locally)"),
+    "mimic_cxr/rexrank/findings": Builtin("rrg_bench.datasets.mimic_cxr_rexrank:MimicCxrRexrankFindings",
+                                          _card("mimic_cxr/rexrank/findings"), "ReXrank MIMIC-CXR, findings only"),
+    "chexpert_plus/rexrank": Builtin("rrg_bench.datasets.chexpert_plus_rexrank:CheXpertPlusRexrank",
+                                     _card("chexpert_plus/rexrank"), "CheXpert Plus valid as ReXrank (prepared locally)"),
+}
+
+PREPARERS: dict[str, Builtin] = {
+    "mimic_cxr/official": Builtin("rrg_bench.datasets.mimic_cxr:MimicCxrOfficialPreparer",
+                                  _card("mimic_cxr/official"), "from PhysioNet MIMIC-CXR(-JPG) 2.0.0"),
+    "mimic_cxr/rexrank": Builtin("rrg_bench.datasets.mimic_cxr_rexrank:MimicCxrRexrankPreparer",
+                                 _card("mimic_cxr/rexrank"), "from PhysioNet MIMIC-CXR(-JPG) 2.0.0"),
+    "chexpert_plus/rexrank": Builtin("rrg_bench.datasets.chexpert_plus_rexrank:CheXpertPlusRexrankPreparer",
+                                     _card("chexpert_plus/rexrank"), "from the CheXpert Plus folder"),
+}

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
+from rrg_bench.api.preparer import PrepareRequest, Preparer
 from rrg_bench.datasets import rexrank_policy as policy
-from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.api.dataset import Dataset, VerifyReport
 from rrg_bench.datasets.mimic_cxr import find_file
 from rrg_bench.datasets.mimic_cxr_rexrank import refuse_repository_target
 from rrg_bench.errors import DataError
@@ -39,7 +40,7 @@ from rrg_bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 NAME = "chexpert_plus/rexrank"
 SPLIT = "valid"
@@ -243,3 +244,12 @@ class CheXpertPlusRexrank(Dataset):
         block.update({"manifest_sha256": committed.sha256, "prepared_manifest_sha256": prepared.sha256,
                       "official": bool(prepared.data.get("official"))})
         return block
+
+
+class CheXpertPlusRexrankPreparer(Preparer):
+    """Build ``chexpert_plus/rexrank`` (CheXpert Plus valid as ReXrank uses it) from the user's copy."""
+
+    subdir = PREPARED_SUBDIR.as_posix()
+
+    def prepare(self, request: PrepareRequest) -> CheXpertPlusPrepareReport:
+        return prepare_chexpert_plus_rexrank(request.source, request.output_dir, check_counts=request.check_counts)

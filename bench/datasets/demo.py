@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
-from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.api.dataset import Dataset, VerifyReport
 from rrg_bench.errors import DataError
 from rrg_bench.manifests import (
     Manifest,
@@ -43,7 +43,7 @@ from rrg_bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 if TYPE_CHECKING:
     import numpy as np

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
-from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.api.dataset import Dataset, VerifyReport
 from rrg_bench.errors import DataError
 from rrg_bench.manifests import (
     Manifest,
@@ -36,7 +36,7 @@ from rrg_bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 NAME = "iu_xray/r2gen"
 SPLITS = ("train", "val", "test")

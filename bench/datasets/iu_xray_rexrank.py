@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rrg_bench.datasets import rexrank_policy as policy
-from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.api.dataset import Dataset, VerifyReport
 from rrg_bench.datasets.iu_xray import uid_of
 from rrg_bench.errors import DataError
 from rrg_bench.manifests import (
@@ -32,7 +32,7 @@ from rrg_bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 NAME = "iu_xray/rexrank"
 FINDINGS_NAME = "iu_xray/rexrank/findings"

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.api.preparer import PrepareRequest, Preparer
+from rrg_bench.api.dataset import Dataset, VerifyReport
 from rrg_bench.datasets.mimic_sections import CUSTOM_RULE_STUDIES, findings_section
 from rrg_bench.errors import DataError
 from rrg_bench.manifests import (
@@ -43,7 +44,7 @@ from rrg_bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 NAME = "mimic_cxr/official"
 SPLITS = ("train", "val", "test")
@@ -533,3 +534,13 @@ class MimicCxrOfficial(Dataset):
         block["prepared_manifest_sha256"] = prepared.sha256
         block["official"] = bool(prepared.data.get("official"))
         return block
+
+
+class MimicCxrOfficialPreparer(Preparer):
+    """Build ``mimic_cxr/official`` from a PhysioNet MIMIC-CXR(-JPG) 2.0.0 copy."""
+
+    subdir = PREPARED_SUBDIR.as_posix()
+
+    def prepare(self, request: PrepareRequest) -> PrepareReport:
+        return prepare_mimic_cxr(request.source, request.output_dir, check_counts=request.check_counts,
+                                 progress=request.progress)

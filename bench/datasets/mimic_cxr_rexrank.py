@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rrg_bench.api.preparer import PrepareRequest, Preparer
 from rrg_bench.datasets import rexrank_policy as policy
-from rrg_bench.datasets.base import Dataset, VerifyReport
+from rrg_bench.api.dataset import Dataset, VerifyReport
 from rrg_bench.datasets.mimic_cxr import (
     FRONTAL_VIEWS,
     METADATA_CSV,
@@ -59,7 +60,7 @@ from rrg_bench.manifests import (
     sha256_text,
     write_manifest_dir,
 )
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 NAME = "mimic_cxr/rexrank"
 FINDINGS_NAME = "mimic_cxr/rexrank/findings"
@@ -355,3 +356,16 @@ class MimicCxrRexrankFindings(MimicCxrRexrank):
     description: ClassVar[str] = "MIMIC-CXR test as ReXrank scores it (2,347 studies), findings only, prepared locally"
     reference_policy: ClassVar[str] = policy.FINDINGS
     text_key: ClassVar[str] = "findings"
+
+
+class MimicCxrRexrankPreparer(Preparer):
+    """Build ``mimic_cxr/rexrank`` (ReXrank's 2,347 test studies) from a PhysioNet copy."""
+
+    subdir = PREPARED_SUBDIR.as_posix()
+    options = {"rexrank_json": "use ReXrank's own reference text from this JSON (study sets must agree)"}
+
+    def prepare(self, request: PrepareRequest) -> RexrankPrepareReport:
+        json_path = request.options.get("rexrank_json")
+        return prepare_mimic_cxr_rexrank(request.source, request.output_dir,
+                                         rexrank_json=Path(json_path) if json_path else None,
+                                         check_counts=request.check_counts, progress=request.progress)

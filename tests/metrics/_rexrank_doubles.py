@@ -89,7 +89,7 @@ class FakeRadGraphScorer:
     def score(self, study_ids, hyps, refs, ctx):  # noqa: ANN001 - mirrors Scorer.score
         import pandas as pd
 
-        from rrg_bench.metrics.base import ScoreResult
+        from rrg_bench.api.scorer import ScoreResult
 
         def overlap(h: str, r: str) -> float:
             hs, rs = set(h.lower().split()), set(r.lower().split())

@@ -20,7 +20,7 @@ from _chexbert_doubles import build_checkpoint, load_iu_reports, minilm_vocab, s
 
 from rrg_bench.cache import AnnotationCache  # noqa: E402
 from rrg_bench.errors import BenchError, UsageError  # noqa: E402
-from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.metrics.chexbert import CheXbertScorer  # noqa: E402
 from rrg_bench.metrics.chexbert_model import CheXbertLabeler, CheXbertNet, encode, load_config, load_tokenizer, read_state_dict  # noqa: E402
 from rrg_bench.metrics.label_f1 import f1_report  # noqa: E402
@@ -166,10 +166,9 @@ def test_batched_labels_equal_one_at_a_time(tiny):
 # ---- the scorer ------------------------------------------------------------------------
 
 def test_registered_and_params_validated():
-    from rrg_bench.registry import Registry
-    from rrg_bench.metrics import BUILTINS
+    from rrg_bench.registry import registry
 
-    assert Registry("metrics", BUILTINS).get("chexbert") is CheXbertScorer
+    assert registry("metrics").get("chexbert") is CheXbertScorer
     with pytest.raises(UsageError, match="uncertain"):
         CheXbertScorer(uncertain="maybe")
     with pytest.raises(UsageError, match="ckpt_path"):
@@ -191,7 +190,7 @@ def test_spec_and_fingerprint_hold_the_convention_not_the_paths(tiny):
     assert scorer.spec == "chexbert[uncertain=negative]"
     fp = scorer.fingerprint()
     assert fp["params"] == {"uncertain": "negative"}
-    from rrg_bench.weights import file_sha256
+    from rrg_bench.hashing import sha256_file_memo as file_sha256
 
     assert fp["impl"]["checkpoint_sha256"] == file_sha256(tiny["ckpt"])
 
@@ -233,7 +232,7 @@ def test_score_aggregate_cache_and_namespace(tiny, tmp_path):
     assert cache.stats()["namespaces"][scorer.annotation_namespace(labeler)]["last_lookup"]["misses"] == 0
     assert other.annotation_namespace(other.labeler()) == scorer.annotation_namespace(labeler)
     facts = scorer.impl()
-    from rrg_bench.weights import file_sha256
+    from rrg_bench.hashing import sha256_file_memo as file_sha256
 
     assert facts["checkpoint_sha256"] == file_sha256(tiny["ckpt"])
     assert facts["equivalent_to"] == "f1chexbert==0.0.2"

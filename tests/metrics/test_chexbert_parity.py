@@ -40,7 +40,7 @@ from _chexbert_doubles import (build_checkpoint, hf_cache_layout, iu_xray_annota
                                minilm_vocab, small_bert_config, upstream_env, write_config)
 
 from rrg_bench.cache import AnnotationCache  # noqa: E402
-from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.metrics.chexbert import CheXbertScorer  # noqa: E402
 from rrg_bench.metrics.chexbert_model import encode, load_tokenizer  # noqa: E402
 from rrg_bench.metrics.label_f1 import LABEL_SETS, binarize, codes_from_frame, f1_report  # noqa: E402

@@ -14,7 +14,7 @@ import pytest
 
 from rrg_bench.errors import UsageError
 from rrg_bench.metrics import chexpert_rules as rules
-from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.chexpert_rules import CheXpertRulesScorer, label_reports
 from rrg_bench.metrics.chexpert_rules_agreement import load_corpus, shared_dir
 from rrg_bench.metrics.labels import BLANK, CHEXPERT_5_INDICES, CHEXPERT_LABELS, NEGATIVE, POSITIVE, UNCERTAIN
@@ -266,10 +266,10 @@ def test_columns_params_and_ids_never_collide_with_chexbert():
 
 def test_registry_and_default_suite():
     from rrg_bench.registry import registry
-    from rrg_bench.metrics import SUITES
+    from rrg_bench.metrics.suites import DEFAULT
 
     assert registry("metrics").get("chexpert_rules") is CheXpertRulesScorer
-    assert "chexpert_rules" in SUITES["default"]
+    assert "chexpert_rules" in DEFAULT.specs
 
 
 @pytest.mark.parametrize("policy", ["positive", "negative", "exclude"])

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rrg_bench.errors import UsageError
-from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.nlg import (
     METEOR_COLS,
     METEOR_JAR,

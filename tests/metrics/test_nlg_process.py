@@ -14,7 +14,7 @@ import pytest
 
 from rrg_bench.errors import BenchError, UsageError
 from rrg_bench.metrics import nlg
-from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.nlg import (
     JavaUnavailable,
     MeteorProcess,

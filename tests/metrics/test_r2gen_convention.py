@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rrg_bench.errors import DataError, UsageError
-from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.nlg import NLGScorer, R2GenCleanNormaliser, R2GenConventionNormaliser
 from rrg_bench.metrics.r2gen_convention import (
     UNK,

@@ -21,7 +21,7 @@ pytest.importorskip("radgraph")
 
 from rrg_bench.cache import AnnotationCache  # noqa: E402
 from rrg_bench.errors import WeightsUnavailable  # noqa: E402
-from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.metrics.radgraph import (  # noqa: E402
     RadGraphAnnotator,
     RadGraphScorer,

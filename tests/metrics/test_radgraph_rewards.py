@@ -27,7 +27,7 @@ from radgraph import F1RadGraph  # noqa: E402
 from radgraph.rewards import compute_reward, exact_entity_token_match_reward  # noqa: E402
 
 from rrg_bench.cache import AnnotationCache  # noqa: E402
-from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.metrics.radgraph import RadGraphAnnotator, RadGraphModel, RadGraphScorer  # noqa: E402
 from rrg_bench.metrics.radgraph_rewards import (  # noqa: E402
     LEVELS,

@@ -18,7 +18,7 @@ pytest.importorskip("bert_score")
 from _rexrank_doubles import build_tiny_roberta, iu_pairs, session_dir, upstream_bertscore  # noqa: E402
 
 from rrg_bench.errors import UsageError, WeightsUnavailable  # noqa: E402
-from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.metrics.bertscore import HUB_REVISIONS, BertScoreScorer, resolve_model_dir  # noqa: E402
 
 N_PAIRS = 140  # three pair batches of 64, the last one partial

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from helpers import shared_dir
-from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.bleu2_fast import Bleu2RexrankScorer, bleu2_rexrank, fast_bleu_sentence, rexrank_tokens
 
 MOERAD = shared_dir() / "data" / "external_predictions" / "MoERad"

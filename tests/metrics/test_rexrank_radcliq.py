@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import shared_dir
-from rrg_bench.metrics.base import ScoringContext
+from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.radcliq import COEFS, FEATURES, SCALER_MEAN, SCALER_SCALE, RadCliQScorer, radcliq_v1
 
 MOERAD = shared_dir() / "data" / "external_predictions" / "MoERad"

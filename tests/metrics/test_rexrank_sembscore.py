@@ -17,7 +17,7 @@ from _rexrank_doubles import build_tiny_chexbert, chexbert_paths, iu_pairs, sess
 
 from rrg_bench.cache import AnnotationCache  # noqa: E402
 from rrg_bench.errors import WeightsUnavailable  # noqa: E402
-from rrg_bench.metrics.base import ScoringContext  # noqa: E402
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.metrics.sembscore import SembScoreScorer, semb_cosine  # noqa: E402
 
 

@@ -20,7 +20,7 @@ from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
 from rrg_bench.baselines.am_mrg.tiny import (build_tiny_llm, tiny_qformer_config, tiny_stage1_config, tiny_vision_config,
                                    train_tokenizer)
 from rrg_bench.errors import UsageError
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

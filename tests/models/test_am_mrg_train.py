@@ -20,9 +20,9 @@ from rrg_bench.baselines.am_mrg.generate import AMMRGGenerator
 from rrg_bench.baselines.am_mrg.memory import file_sha256, memory_provenance, memory_study_ids
 from rrg_bench.baselines.am_mrg.train import train
 from rrg_bench.errors import UsageError
-from rrg_bench.generator import GeneratorContext
+from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.registry import registry
-from rrg_bench.training import TrainRequest
+from rrg_bench.api.training import TrainRequest
 
 N_TRAIN, N_VAL, N_TEST = 32, 8, 20
 ACCELERATE = Path(sys.executable).parent / "accelerate"
@@ -71,7 +71,7 @@ def test_registered_as_an_image_generator_with_a_two_stage_trainer():
     from rrg_bench.baselines import TRAINERS
 
     assert registry("generators").get("am_mrg") is AMMRGGenerator and AMMRGGenerator.needs_images
-    assert TRAINERS["am_mrg"] == "rrg_bench.baselines.am_mrg.train:train"
+    assert TRAINERS["am_mrg"].target == "rrg_bench.baselines.am_mrg.train:train"
 
 
 def test_stage1_loss_halves_and_the_visual_memory_holds_train_studies_only(dataset, stage1):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from rrg_bench.baselines.anat_attn.generate import AnatAttnGenerator
 from rrg_bench.baselines.anat_attn.tiny import build_tiny_checkpoint
 from rrg_bench.errors import UsageError
-from rrg_bench.generator import GeneratorContext, study_seed
+from rrg_bench.api.generator import GeneratorContext, study_seed
 from rrg_bench.registry import registry
 
 N_TEST = 5
@@ -50,7 +50,7 @@ def test_registered_as_an_image_generator_with_a_trainer():
     from rrg_bench.baselines import TRAINERS
 
     assert registry("generators").get("anat_attn") is AnatAttnGenerator
-    assert AnatAttnGenerator.needs_images and TRAINERS["anat_attn"] == "rrg_bench.baselines.anat_attn.train:train"
+    assert AnatAttnGenerator.needs_images and TRAINERS["anat_attn"].target == "rrg_bench.baselines.anat_attn.train:train"
 
 
 def test_generates_deterministically_and_independently_of_batch_composition(checkpoint, studies, tmp_path):

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from rrg_bench.baselines.anat_attn.presets import resolve_recipe
 from rrg_bench.baselines.anat_attn.train import train
 from rrg_bench.errors import UsageError
-from rrg_bench.training import TrainRequest
+from rrg_bench.api.training import TrainRequest
 
 N_TRAIN, N_VAL = 32, 8
 

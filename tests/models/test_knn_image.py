@@ -17,8 +17,8 @@ from PIL import Image
 
 from rrg_bench.baselines.retrieval import KnnImage, PixelEncoder, canonical_sha256, vote
 from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
-from rrg_bench.generator import GeneratorContext, study_seed
-from rrg_bench.types import Study
+from rrg_bench.api.generator import GeneratorContext, study_seed
+from rrg_bench.api.types import Study
 
 KINDS = ("hstripes", "vstripes", "disc")
 

@@ -21,9 +21,9 @@ from rrg_bench.baselines.s2d_align.loading import load_model
 from rrg_bench.baselines.s2d_align.model import BANK_KEY, bank_sha256
 from rrg_bench.baselines.s2d_align.train import TRAINING_INFO, train, trained_state_sha256
 from rrg_bench.errors import UsageError
-from rrg_bench.generator import GeneratorContext
+from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.registry import registry
-from rrg_bench.training import TrainRequest
+from rrg_bench.api.training import TrainRequest
 
 N_TRAIN, N_VAL, N_TEST = 24, 8, 5
 
@@ -73,7 +73,7 @@ def test_registered_as_an_image_generator_with_a_curriculum_trainer():
     from rrg_bench.baselines import TRAINERS
 
     assert registry("generators").get("s2d_align") is S2DAlignGenerator and S2DAlignGenerator.needs_images
-    assert TRAINERS["s2d_align"] == "rrg_bench.baselines.s2d_align.train:train"
+    assert TRAINERS["s2d_align"].target == "rrg_bench.baselines.s2d_align.train:train"
 
 
 def test_every_stage_loss_falls(curriculum):

@@ -20,9 +20,9 @@ from PIL import Image
 from rrg_bench.baselines.image_io import file_sha256, load_image, load_study_image, select_image, to_float_array
 from rrg_bench.baselines.simple import CONSTANT_NORMAL_RULE, ConstantNormal, Oracle, RandomReport, draw_excluding
 from rrg_bench.errors import DataError, UsageError
-from rrg_bench.generator import GeneratorContext, study_seed
+from rrg_bench.api.generator import GeneratorContext, study_seed
 from rrg_bench.registry import registry
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 from rrg_bench.metrics.labels import BLANK, CHEXPERT_LABELS, NO_FINDING, POSITIVE
 
 REPO = Path(__file__).resolve().parents[2]

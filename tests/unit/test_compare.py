@@ -157,7 +157,7 @@ def test_shipped_examples_match_the_cli():
     import typer
     import yaml
 
-    from rrg_bench.cli_leaderboard import register
+    from rrg_bench.cli.leaderboard import register
 
     repo = Path(__file__).resolve().parents[2]
     tol = load_tolerances(repo / "examples" / "regression-tolerance.yaml")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench.fingerprint import canonical_json, sha256_json
-from rrg_bench.generator import study_seed
-from rrg_bench.registry import parse_spec
+from rrg_bench.hashing import canonical_json, sha256_json
+from rrg_bench.api.generator import study_seed
+from rrg_bench.specs import parse_spec
 from rrg_bench.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]

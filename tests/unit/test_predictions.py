@@ -9,7 +9,7 @@ import pytest
 from rrg_bench.errors import PredictionsError
 from rrg_bench.predictions import (MAX_REPORT_CHARS, PredictionsWriter, align, encode_line, read_external, recover,
                                write_ordered)
-from rrg_bench.types import Generation, Study
+from rrg_bench.api.types import Generation, Study
 
 
 def _studies(n: int) -> list[Study]:

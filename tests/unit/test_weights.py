@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from rrg_bench import weights
+from rrg_bench import hashing
+from rrg_bench.hashing import sha256_file_memo, sha256_tree
 from rrg_bench.errors import BenchError, UsageError, WeightsUnavailable
 
 
@@ -102,17 +104,17 @@ def test_file_sha256_is_memoised_by_path_size_mtime(tmp_path, monkeypatch):
     f = tmp_path / "big.bin"
     f.write_bytes(b"x" * 3_000_000)
     expected = sha(b"x" * 3_000_000)
-    assert weights.file_sha256(f) == expected
+    assert sha256_file_memo(f) == expected
     calls = []
-    real = weights.sha256_file  # the streaming hash behind the memo
-    monkeypatch.setattr(weights, "sha256_file", lambda p, *a: calls.append(p) or real(p, *a))
-    assert weights.file_sha256(f) == expected and calls == []  # memo hit
+    real = hashing.sha256_file  # the streaming hash behind the memo
+    monkeypatch.setattr(hashing, "sha256_file", lambda p, *a: calls.append(p) or real(p, *a))
+    assert sha256_file_memo(f) == expected and calls == []  # memo hit
     f.write_bytes(b"y" * 3_000_001)
-    assert weights.file_sha256(f) == sha(b"y" * 3_000_001) and len(calls) == 1
+    assert sha256_file_memo(f) == sha(b"y" * 3_000_001) and len(calls) == 1
     st = f.stat()
     f.write_bytes(b"z" * 3_000_001)  # same size, new mtime
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
-    assert weights.file_sha256(f) == sha(b"z" * 3_000_001) and len(calls) == 2
+    assert sha256_file_memo(f) == sha(b"z" * 3_000_001) and len(calls) == 2
     assert not any(p.name.endswith(".json") for p in tmp_path.iterdir())  # nothing next to the file
 
 
@@ -212,4 +214,4 @@ def test_verify_pinned_file(tmp_path):
     d.mkdir()
     (d / "config.json").write_text("{}")
     result = weights.verify("radgraph", d)
-    assert result.ok is None and result.sha256 == weights.tree_sha256(d)
+    assert result.ok is None and result.sha256 == sha256_tree(d)

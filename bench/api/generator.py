@@ -9,22 +9,21 @@ a resumed run is byte-identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel
 
-from rrg_bench.errors import UsageError
-from rrg_bench.types import Generation, Study
+from rrg_bench.api.params import NoParams, validated
+from rrg_bench.api.types import Generation, Study
+from rrg_bench.hashing import derive_seed
 
 
 def study_seed(run_seed: int, study_id: str) -> int:
     """Seed for one study, H(run seed, study id): independent of batch order and of resumes."""
-    digest = hashlib.sha256(f"{run_seed}\x00{study_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
+    return derive_seed(run_seed, study_id)
 
 
 @dataclass
@@ -45,10 +44,6 @@ class GeneratorContext:
     progress: bool = True
 
 
-class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class Generator(ABC):
     """Base class of every registered generator (built-in or plugin).
 
@@ -66,13 +61,7 @@ class Generator(ABC):
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def __init__(self, **params: Any) -> None:
-        try:
-            self.params = self.Params(**params)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors()
-            )
-            raise UsageError(f"generator {self.name!r}: invalid parameters: {problems}") from None
+        self.params = validated(self.Params, params, f"generator {self.name!r}")
 
     def setup(self, ctx: GeneratorContext) -> None:
         """Load weights, build indexes. Called once before the first ``generate``."""

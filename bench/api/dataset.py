@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rrg_bench.types import Study
+from rrg_bench.api.types import Study
 
 DATA_ROOT_ENV = "BENCH_DATA_ROOT"
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rrg_bench.cli_common import err, handles_errors, out
+from rrg_bench.cli.common import err, handles_errors, out
 
 RootOpt = Annotated[Optional[Path], typer.Option(
     "--root", envvar="BENCH_LEADERBOARD_ROOT",

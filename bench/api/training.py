@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rrg_bench.datasets.base import Dataset
+from rrg_bench.api.dataset import Dataset
 
 
 @dataclass

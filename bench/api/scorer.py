@@ -14,9 +14,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel
 
-from rrg_bench.errors import UsageError
+from rrg_bench.api.params import NoParams, validated
 
 if TYPE_CHECKING:  # pandas is imported lazily at scoring time
     import pandas as pd
@@ -62,10 +62,6 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)
 
 
-class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class Scorer(ABC):
     """Base class of every registered scorer (built-in or plugin)."""
 
@@ -74,11 +70,7 @@ class Scorer(ABC):
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def __init__(self, **params: Any) -> None:
-        try:
-            self.params = self.Params(**params)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise UsageError(f"metric {self.name!r}: invalid parameters: {problems}") from None
+        self.params = validated(self.Params, params, f"metric {self.name!r}")
 
     @property
     def spec(self) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from rrg_bench.cli_common import err, handles_errors, out
+from rrg_bench.cli.common import err, handles_errors, out
 
 cache_app = typer.Typer(help="Inspect or move the content-addressed annotation cache.", no_args_is_help=True)
 weights_app = typer.Typer(help="Fetch (pinned revision) and verify model weights.", no_args_is_help=True)

@@ -1,0 +1,50 @@
+"""Options shared by several commands, declared once so their names and help never drift apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rrg_bench.errors import UsageError
+
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset id (see `bench ls datasets`).")]
+SplitOpt = Annotated[str, typer.Option("--split", "-s", help="Split to evaluate: train, val/validate or test.")]
+DataRootOpt = Annotated[Optional[Path], typer.Option(
+    "--data-root", envvar="BENCH_DATA_ROOT",
+    help="Your copy of the dataset (e.g. the R2Gen iu_xray folder). Not needed for 'demo'.")]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="BENCH_RUNS_DIR",
+                                          help="Where run directories are written.")]
+MetricsOpt = Annotated[str, typer.Option(
+    "--metrics", "-m", help="Comma-separated scorer specs or suites, e.g. 'default' or 'nlg[tok=r2gen],chexbert'.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Run seed; each study's seed is H(seed, study id).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, mps …")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Studies per generation / scoring batch.")]
+NBootOpt = Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs (0 disables).")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Generator name (see `bench ls generators`).")]
+CheckpointOpt = Annotated[Optional[str], typer.Option(
+    "--checkpoint", help="Model checkpoint: a local directory or a hub id (same as --model-arg checkpoint=…).")]
+ModelArgOpt = Annotated[Optional[list[str]], typer.Option(
+    "--model-arg", "-a", help="Generator parameter key=value (repeatable); see `bench ls generators --card NAME`.")]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Only the first N studies (record is then ineligible).")]
+FreshOpt = Annotated[bool, typer.Option("--fresh", help="Discard an existing run directory instead of resuming it.")]
+
+
+def key_values(items: list[str] | None, what: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; anything else is a usage error naming ``what``."""
+    result: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} expects key=value, got {item!r}")
+        result[key.strip()] = value
+    return result
+
+
+def model_params(model_arg: list[str] | None, checkpoint: str | None) -> dict[str, str]:
+    params = key_values(model_arg, "--model-arg")
+    if checkpoint:
+        params["checkpoint"] = checkpoint
+    return params
