@@ -1,10 +1,26 @@
 """rrg-bench: a reproducible benchmark harness for chest X-ray report generation.
 
-Importing this package is cheap on purpose: no torch, no transformers, no pandas. The CLI
-starts in well under a second and heavy libraries load only inside the command that needs them.
+The Python API is two functions (imported lazily, so ``import rrg_bench`` stays cheap: no
+torch, no transformers, no pandas until one is called):
+
+- ``rrg_bench.score(hyps, refs, metrics="nlg")`` scores aligned texts and returns every metric
+  with its 95% CI (``.to_dict()`` keyed by metric id);
+- ``rrg_bench.evaluate(model=..., dataset=..., split=...)`` does what ``bench run`` does and
+  returns the results record.
+
+The contracts a plugin implements are in ``rrg_bench.api``.
 """
 
-__version__ = "0.1.0"
+from typing import Any
 
-#: bump when the results record schema changes shape
-RECORD_SCHEMA = "bench.results/1"
+__version__ = "0.2.0"
+
+__all__ = ["__version__", "evaluate", "score"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in {"score", "evaluate"}:
+        from rrg_bench import evaluation
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module 'rrg_bench' has no attribute {name!r}")

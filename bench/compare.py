@@ -16,121 +16,21 @@ failure this harness exists to prevent.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from rrg_bench.errors import BenchError, RegressionFound, UsageError
-from rrg_bench.hashing import sha256_file
-from rrg_bench.records import MetricValue, ResultsRecord, load_record
+from rrg_bench.errors import BenchError, UsageError
+from rrg_bench.records import LoadedRecord, StatsUnavailable, load_any, load_stats
+from rrg_bench.records.columns import metric_family, signature_differences
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FailOn = Literal["any", "significant"]
-FAIL_ON: tuple[str, ...] = ("any", "significant")
 #: significance level of ``--fail-on significant`` and of table markers
 ALPHA = 0.05
 
 ScorerFactory = Callable[[str], Any]  # scorer spec -> object with ``aggregate(stats) -> dict``
-
-
-class StatsUnavailable(BenchError):
-    """A record's per-study statistics file is not where its ``scores`` block says."""
-
-
-# ---------------------------------------------------------------- records and their stats
-
-
-@dataclass(frozen=True)
-class LoadedRecord:
-    """A validated record and the file it came from (stats paths are relative to it)."""
-
-    path: Path
-    record: ResultsRecord
-
-    @property
-    def label(self) -> str:
-        return str(self.record.generator.get("name", self.path.parent.name))
-
-    @property
-    def short_fingerprint(self) -> str:
-        return self.record.run_fingerprint[:12]
-
-
-def load(path: Path | str) -> LoadedRecord:
-    """A ``results.json`` file or a run directory holding one."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    return LoadedRecord(path, load_record(path))
-
-
-def stats_candidates(loaded: LoadedRecord, relative: str) -> list[Path]:
-    """Where a record's stats file may live: next to it (a run directory), or in the
-    companion directory ``<record stem>/`` that ``bench leaderboard add`` writes."""
-    return [loaded.path.parent / relative, loaded.path.with_suffix("") / relative]
-
-
-def locate_stats(loaded: LoadedRecord, scorer_spec: str) -> Path:
-    entry = loaded.record.scores.get(scorer_spec)
-    if entry is None or "path" not in entry:
-        raise StatsUnavailable(f"{loaded.path}: the record lists no per-study statistics for scorer {scorer_spec!r}")
-    for candidate in stats_candidates(loaded, entry["path"]):
-        if candidate.is_file():
-            expected = entry.get("sha256")
-            if expected and sha256_file(candidate) != expected:  # never silently skipped: data integrity
-                raise BenchError(
-                    f"{candidate}: sha256 differs from the one in {loaded.path}; the statistics belong to "
-                    "another run — restore the run directory or re-add the record"
-                )
-            return candidate
-    tried = " or ".join(str(c) for c in stats_candidates(loaded, entry["path"]))
-    raise StatsUnavailable(
-        f"{loaded.path}: per-study statistics for {scorer_spec!r} not found (looked for {tried}); "
-        "significance tests need the run directory (runs/…/scores/) or a record added with "
-        "`bench leaderboard add`, which keeps them"
-    )
-
-
-def load_stats(loaded: LoadedRecord, scorer_spec: str) -> "pd.DataFrame":
-    import pandas as pd
-
-    path = locate_stats(loaded, scorer_spec)
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise StatsUnavailable(f"{path}: cannot read per-study statistics ({type(exc).__name__}: {exc})") from None
-
-
-# ---------------------------------------------------------------- may two numbers share a column?
-
-
-def metric_signature(metric: MetricValue, ignore_impl: Iterable[str] = ()) -> dict[str, Any]:
-    """What must be equal for two values to be compared or put in one column."""
-    ignored = set(ignore_impl)
-    return {"scorer": metric.scorer, "convention": metric.convention, "metric_version": metric.metric_version,
-            "impl": {k: v for k, v in sorted(metric.impl.items()) if k not in ignored}}
-
-
-def signature_differences(a: MetricValue, b: MetricValue, *, include_impl: bool = True,
-                          ignore_impl: Iterable[str] = ()) -> list[str]:
-    """Human-readable list of what differs, e.g. ``["metric_version '1' vs '2'"]``."""
-    sa, sb = metric_signature(a, ignore_impl), metric_signature(b, ignore_impl)
-    diffs = [f"{key} {sa[key]!r} vs {sb[key]!r}" for key in ("scorer", "convention", "metric_version")
-             if sa[key] != sb[key]]
-    if include_impl:
-        for key in sorted(set(sa["impl"]) | set(sb["impl"])):
-            if sa["impl"].get(key) != sb["impl"].get(key):
-                diffs.append(f"impl.{key} {sa['impl'].get(key)!r} vs {sb['impl'].get(key)!r}")
-    return diffs
-
-
-def metric_family(metric_id: str) -> str:
-    """``bleu4[tok=ptb]`` -> ``bleu4``: the same quantity under any convention."""
-    return metric_id.split("[", 1)[0]
 
 
 def check_same_references(records: Sequence[LoadedRecord]) -> None:
@@ -295,109 +195,15 @@ def _refuse_other_conventions(base: LoadedRecord, new: LoadedRecord, comparison:
             )
 
 
-# ---------------------------------------------------------------- tolerances and the decision
 
 
-@dataclass(frozen=True)
-class Tolerances:
-    """Maximum allowed drop (absolute, in the metric's units) per metric id or glob.
-
-    An exact metric id wins; otherwise the first matching glob in file order; otherwise
-    ``default``. Globs use only ``*`` and ``?`` as wildcards, because metric ids contain
-    literal brackets (``bleu4[tok=ptb]``).
-    """
-
-    rules: tuple[tuple[str, float], ...] = ()
-    default: float = 0.0
-    source: str = "(no tolerance file: any drop counts)"
-
-    def for_metric(self, metric_id: str) -> float:
-        for pattern, value in self.rules:
-            if pattern == metric_id:
-                return value
-        for pattern, value in self.rules:
-            if ("*" in pattern or "?" in pattern) and _glob(pattern).fullmatch(metric_id):
-                return value
-        return self.default
-
-
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern))
-
-
-def load_tolerances(path: Path | str) -> Tolerances:
-    """Read ``tol.yaml``: ``{default: 0.0, metrics: {id-or-glob: max_drop}}`` or a flat mapping."""
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: tolerance file not found") from None
-    except yaml.YAMLError as exc:
-        raise BenchError(f"{path}: not valid YAML ({exc})") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise BenchError(f"{path}: expected a mapping of metric id (or glob) to maximum allowed drop")
-    default = data.pop("default", 0.0)
-    rules_obj = data.pop("metrics", None)
-    if rules_obj is None:
-        rules_obj = data
-    elif data:
-        raise BenchError(f"{path}: unknown top-level keys {sorted(data)}; expected 'default' and 'metrics'")
-    if not isinstance(rules_obj, dict):
-        raise BenchError(f"{path}: 'metrics' must map metric ids (or globs) to maximum allowed drops")
-    rules = []
-    for key, value in [("default", default), *rules_obj.items()]:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise BenchError(f"{path}: tolerance for {key!r} must be a non-negative number, got {value!r}")
-        if key != "default":
-            rules.append((str(key), float(value)))
-    return Tolerances(tuple(rules), float(default), str(path))
-
-
-@dataclass(frozen=True)
-class Regression:
-    delta: MetricDelta
-    tolerance: float
-    reason: str
-
-
-def find_regressions(comparison: Comparison, tolerances: Tolerances, fail_on: FailOn,
-                     alpha: float = ALPHA) -> list[Regression]:
-    """``any``: drop beyond tolerance. ``significant``: that, and paired-bootstrap p < alpha."""
-    if fail_on not in FAIL_ON:
-        raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
-    found = []
-    for d in comparison.deltas:
-        tol = tolerances.for_metric(d.metric_id)
-        if not d.drop > tol:
-            continue
-        if fail_on == "significant":
-            if d.p_bootstrap is None:
-                raise StatsUnavailable(
-                    f"--fail-on significant needs per-study statistics for {d.metric_id!r}; "
-                    + "; ".join(n for n in comparison.notes if "no paired test" in n)
-                )
-            if not d.significant(alpha):
-                continue
-            reason = f"dropped {d.drop:.{d.decimals + 2}f} > tolerance {tol:g}, p={d.p_bootstrap:.4f} < {alpha:g}"
-        else:
-            reason = f"dropped {d.drop:.{d.decimals + 2}f} > tolerance {tol:g}"
-        found.append(Regression(d, tol, reason))
-    return found
-
-
-def raise_on_regressions(regressions: Sequence[Regression], comparison: Comparison) -> None:
-    if regressions:
-        names = "; ".join(f"{r.delta.metric_id} {r.reason}" for r in regressions)
-        raise RegressionFound(f"regression in {comparison.new.path} vs {comparison.base.path}: {names}")
+def load(path: Path | str) -> LoadedRecord:
+    """A record file, or a run directory's fullest complete record (``LoadedRecord.note`` says which)."""
+    return load_any(path)
 
 
 __all__ = [
-    "ALPHA", "Comparison", "FAIL_ON", "LoadedRecord", "MetricDelta", "Regression", "StatsUnavailable",
-    "Tolerances", "check_same_references", "compare_records", "find_regressions", "load", "load_stats",
-    "load_tolerances", "locate_stats", "metric_family", "metric_signature", "paired_tests",
-    "raise_on_regressions", "signature_differences",
+    "ALPHA", "Comparison", "LoadedRecord", "MetricDelta", "StatsUnavailable", "check_same_references",
+    "compare_records", "load", "load_stats", "metric_family", "metric_signature", "paired_tests",
+    "signature_differences",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import platform
 import shutil
 import subprocess
@@ -29,12 +30,22 @@ def package_versions() -> dict[str, str | None]:
 
 
 @functools.lru_cache(maxsize=1)
+def java_timeout(default: float = 600.0) -> float:
+    """Seconds a Java program may take before it is killed: ``$BENCH_NLG_TIMEOUT`` or ``default``
+    (a ``java`` that never answers must end a run with a message, not hang it)."""
+    env = os.environ.get("BENCH_NLG_TIMEOUT")
+    try:
+        return float(env) if env else default
+    except ValueError:
+        return default
+
+
 def java_version() -> str | None:
     java = shutil.which("java")
     if not java:
         return None
     try:
-        proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+        proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=min(30.0, java_timeout()))
     except (OSError, subprocess.TimeoutExpired):
         return None
     first = (proc.stderr or proc.stdout).strip().splitlines()

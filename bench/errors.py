@@ -32,6 +32,10 @@ class WeightsUnavailable(BenchError):
     """A model-based metric or generator cannot find its weights (offline, not fetched)."""
 
 
+class ToolUnavailable(BenchError):
+    """An external program a scorer needs (Java for METEOR) is missing, fails or does not answer."""
+
+
 class RunLocked(BenchError):
     """Another process is writing this run directory."""
 

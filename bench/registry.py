@@ -1,5 +1,5 @@
 """One registry for everything pluggable: generators, metrics (scorers), datasets, suites,
-trainers and data preparers.
+trainers, data preparers and model weights.
 
 Each kind has an entry-point group (``rrg_bench.<kind>``) and a table of built-ins declared
 where they live (``rrg_bench.baselines.GENERATORS``, ``rrg_bench.metrics.SUITES``, …). Entries
@@ -36,16 +36,17 @@ class Kind:
     name: str  # "generators"
     singular: str  # "generator"
     group: str  # entry-point group
-    builtins: str  # "module:ATTR" holding a dict[str, Builtin]
+    builtins: tuple[str, ...]  # "module:ATTR"s, each holding a dict[str, Builtin]
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("generators", "generator", "rrg_bench.generators", "rrg_bench.baselines:GENERATORS"),
-    Kind("metrics", "metric", "rrg_bench.metrics", "rrg_bench.metrics:METRICS"),
-    Kind("datasets", "dataset", "rrg_bench.datasets", "rrg_bench.datasets:DATASETS"),
-    Kind("suites", "suite", "rrg_bench.suites", "rrg_bench.metrics:SUITES"),
-    Kind("trainers", "trainer", "rrg_bench.trainers", "rrg_bench.baselines:TRAINERS"),
-    Kind("preparers", "preparer", "rrg_bench.preparers", "rrg_bench.datasets:PREPARERS"),
+    Kind("generators", "generator", "rrg_bench.generators", ("rrg_bench.baselines:GENERATORS",)),
+    Kind("metrics", "metric", "rrg_bench.metrics", ("rrg_bench.metrics:METRICS",)),
+    Kind("datasets", "dataset", "rrg_bench.datasets", ("rrg_bench.datasets:DATASETS",)),
+    Kind("suites", "suite", "rrg_bench.suites", ("rrg_bench.metrics:SUITES",)),
+    Kind("trainers", "trainer", "rrg_bench.trainers", ("rrg_bench.baselines:TRAINERS",)),
+    Kind("preparers", "preparer", "rrg_bench.preparers", ("rrg_bench.datasets:PREPARERS",)),
+    Kind("weights", "weights entry", "rrg_bench.weights", ("rrg_bench.metrics:WEIGHTS", "rrg_bench.baselines:WEIGHTS")),
 )}
 
 
@@ -85,7 +86,8 @@ class Registry:
     def _discover(self) -> dict[str, Entry]:
         if self._entries is not None:
             return self._entries
-        builtins = self._builtins if self._builtins is not None else _import_target(self.kind.builtins)
+        builtins = self._builtins if self._builtins is not None else {
+            name: entry for table in self.kind.builtins for name, entry in _import_target(table).items()}
         entries = {n: Entry(self.kind.name, n, b.target, "builtin", b.card, b.summary) for n, b in builtins.items()}
         for ep in metadata.entry_points(group=self.kind.group):
             dist = getattr(ep, "dist", None)
@@ -97,6 +99,24 @@ class Registry:
             entries[name] = Entry(self.kind.name, name, ep.value, origin)
         self._entries = entries
         return entries
+
+    def register(self, name: str, obj: Any, *, card: str | None = None, summary: str = "") -> None:
+        """Add an in-process entry (a notebook's own scorer, a test double); it may not shadow another."""
+        entries = self._discover()
+        if name in entries:
+            raise UsageError(f"{self.kind.singular} {name!r} is already registered ({entries[name].origin})")
+        module = getattr(obj, "__module__", "__main__")
+        entries[name] = Entry(self.kind.name, name, f"{module}:{getattr(obj, '__qualname__', name)}", "runtime",
+                              card, summary)
+        self._loaded[name] = obj
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry added with ``register`` (built-ins and plugins cannot be removed)."""
+        entry = self.entry(name)
+        if entry.origin != "runtime":
+            raise UsageError(f"{self.kind.singular} {name!r} is {entry.origin}; only runtime entries can be removed")
+        del self._discover()[name]
+        self._loaded.pop(name, None)
 
     def names(self) -> list[str]:
         return sorted(self._discover())

@@ -58,7 +58,7 @@ def bootstrap_ci(aggregate: Aggregate, stats: "pd.DataFrame", *, n_boot: int = 1
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     keys = list(aggregate(stats))
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     n = len(stats)
     draws = np.empty((n_boot, len(keys)))
     for i in range(n_boot):
@@ -77,7 +77,7 @@ def paired_bootstrap(aggregate: Aggregate, stats_a: "pd.DataFrame", stats_b: "pd
     _check_counts(len(stats_a), n_boot)
     full_a, full_b = aggregate(stats_a), aggregate(stats_b)
     keys = list(full_a)
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     n = len(stats_a)
     deltas = np.empty((n_boot, len(keys)))
     for i in range(n_boot):
@@ -113,7 +113,7 @@ def approximate_randomisation(aggregate: Aggregate, stats_a: "pd.DataFrame", sta
     both = pd.concat([stats_a, stats_b])  # rows 0..n-1 are A, n..2n-1 are B
     n = len(stats_a)
     rows = np.arange(n)
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     extreme = np.zeros(len(keys), dtype=np.int64)
     for _ in range(n_trials):
         swap = rng.random(n) < 0.5
@@ -141,6 +141,12 @@ def align_by_study(stats_a: "pd.DataFrame", stats_b: "pd.DataFrame") -> tuple["p
             )
         stats_b = stats_b.loc[stats_a.index]
     return stats_a, stats_b
+
+
+def _rng(seed: int) -> np.random.Generator:
+    """The resampling generator of a run seed; a negative ``--seed`` is a valid run seed too (its
+    64-bit two's complement seeds numpy, which takes only non-negative integers)."""
+    return np.random.default_rng(seed if seed >= 0 else seed & 0xFFFF_FFFF_FFFF_FFFF)
 
 
 def _values(result: dict[str, float], keys: list[str]) -> np.ndarray:

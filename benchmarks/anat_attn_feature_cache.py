@@ -39,9 +39,9 @@ def main() -> None:
 
     import torch
 
-    from rrg_bench.baselines.anat_attn.train import train
-    from rrg_bench.runner import load_dataset
     from rrg_bench.api.training import TrainRequest
+    from rrg_bench.baselines.anat_attn.train import train
+    from rrg_bench.run import load_dataset
 
     torch.set_num_threads(args.threads)
     dataset = load_dataset(args.dataset, Path(args.data_root) if args.data_root else None)

@@ -2,7 +2,7 @@
 
     python benchmarks/chexbert_throughput.py [--n 590] [--threads 0] [--batch-size 16]
 
-Hypotheses: the `random_report` baseline (baselines.simple.RandomReport, run seed 0) drawn from
+Hypotheses: the `random_report` baseline (baselines.random_report.generate.RandomReport, run seed 0) drawn from
 the IU X-Ray train split; references: the IU X-Ray test split (R2Gen annotation.json, from
 $BENCH_SHARED or ../shared). Checkpoint: the real chexbert.pth if ``bench.weights`` finds it,
 otherwise a random-weight checkpoint of the full bert-base size (12 layers) built here -- the
@@ -56,8 +56,8 @@ def load_split(annotation: Path, split: str):
 
 
 def random_report_hyps(test, train) -> list[str]:
-    from rrg_bench.baselines.simple import RandomReport
     from rrg_bench.api.generator import GeneratorContext, study_seed
+    from rrg_bench.baselines.random_report.generate import RandomReport
 
     gen = RandomReport()
     gen.setup(GeneratorContext(dataset="iu_xray", split="test", seed=0, train_studies=lambda: train))
@@ -94,7 +94,7 @@ def build_random_checkpoint(path: Path, calibration: list[str], vocab: Path, see
     import torch
     from transformers import BertConfig, BertModel
 
-    from rrg_bench.metrics.chexbert_model import BERT_BASE_UNCASED, encode, load_tokenizer
+    from rrg_bench.metrics.chexbert.model import BERT_BASE_UNCASED, encode, load_tokenizer
 
     torch.manual_seed(seed)
     bert = BertModel(BertConfig(**BERT_BASE_UNCASED)).eval()
@@ -117,7 +117,7 @@ def offline_upstream_layout(work: Path, ckpt: Path, vocab: Path) -> dict[str, st
     The measuring process is a fresh interpreter started with this environment, because
     huggingface_hub and appdirs read it at import time.
     """
-    from rrg_bench.metrics.chexbert_model import BERT_BASE_UNCASED
+    from rrg_bench.metrics.chexbert.model import BERT_BASE_UNCASED
 
     rev = "0" * 40
     snap = work / "hf" / "hub" / "models--bert-base-uncased" / "snapshots" / rev
@@ -181,10 +181,10 @@ def measure(args: argparse.Namespace, job: dict) -> None:
 
     from f1chexbert.f1chexbert import CACHE_DIR, F1CheXbert
 
-    from rrg_bench.cache import AnnotationCache, annotate_cached
     from rrg_bench.api.scorer import ScoringContext
-    from rrg_bench.metrics.chexbert import CheXbertScorer
-    from rrg_bench.metrics.label_f1 import binarize, f1_report
+    from rrg_bench.cache import AnnotationCache, annotate_cached
+    from rrg_bench.metrics.chexbert.scorer import CheXbertScorer
+    from rrg_bench.metrics.common.label_f1 import binarize, f1_report
 
     assert Path(CACHE_DIR) == work / "xdg" / "chexbert", CACHE_DIR
     print(f"checkpoint: {job['ckpt_what']}")

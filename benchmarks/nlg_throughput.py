@@ -34,7 +34,7 @@ def upstream(hyps: list[str], refs: list[str], tok: str) -> float:
     from pycocoevalcap.rouge.rouge import Rouge
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    from rrg_bench.metrics.nlg import R2GenCleanNormaliser
+    from rrg_bench.metrics.nlg.normalisers import R2GenCleanNormaliser
 
     start = time.perf_counter()
     if tok == "ptb":
@@ -61,9 +61,9 @@ def main() -> None:
     parser.add_argument("--tok", choices=["ptb", "r2gen"], default="ptb")
     args = parser.parse_args()
 
-    from rrg_bench.stats import bootstrap_ci
     from rrg_bench.api.scorer import ScoringContext
     from rrg_bench.metrics.nlg import NLGScorer
+    from rrg_bench.stats import bootstrap_ci
 
     ids, hyps, refs = load_pairs(args.n)
     scorer = NLGScorer(tok=args.tok)

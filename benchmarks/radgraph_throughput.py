@@ -56,7 +56,7 @@ def random_model_dir(model_type: str, root: Path, size: str) -> Path:
 
 def package_layout(model, root: Path) -> Path:
     """``root/<model_type>/`` as F1RadGraph reads it, with the backbone named by local path."""
-    from rrg_bench.metrics.radgraph import _staged_config, check_model_dir
+    from rrg_bench.metrics.radgraph.adapter import _staged_config, check_model_dir
 
     target = root / model.model_type
     target.mkdir(parents=True)
@@ -87,11 +87,12 @@ def main() -> int:
     import torch
     from radgraph import F1RadGraph
 
+    from rrg_bench.api.scorer import ScoringContext
     from rrg_bench.cache import AnnotationCache
     from rrg_bench.errors import WeightsUnavailable
-    from rrg_bench.api.scorer import ScoringContext
-    from rrg_bench.metrics.radgraph import RadGraphScorer, locate_model, radgraph_version
-    from rrg_bench.metrics.radgraph_rewards import LEVELS
+    from rrg_bench.metrics.radgraph.adapter import locate_model, radgraph_version
+    from rrg_bench.metrics.radgraph.rewards import LEVELS
+    from rrg_bench.metrics.radgraph.scorer import RadGraphScorer
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -18,13 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from rrg_bench.compare import LoadedRecord, load
 from rrg_bench.errors import BenchError, RegressionFound
 from rrg_bench.hashing import sha256_file
 from rrg_bench.leaderboard.boards import BoardLayout, BoardSpec
 from rrg_bench.leaderboard.render import RENDERERS, dumps, to_latex
-from rrg_bench.leaderboard.table import (Table, TableColumn, TableRow, columns_for, fill_cells, mark_best, other_conventions,
-                               row_labels)
+from rrg_bench.leaderboard.table import (
+    Table,
+    TableColumn,
+    TableRow,
+    columns_for,
+    fill_cells,
+    mark_best,
+    other_conventions,
+    row_labels,
+)
+from rrg_bench.records import LoadedRecord
+from rrg_bench.records import load_any as load
+from rrg_bench.records.recompute import recompute_problems
 
 TABLE_FILES = ("table.md", "table.tex", "table.csv", "table.json", "table.html")
 PROVENANCE = "provenance.json"
@@ -159,6 +169,12 @@ def board_files(spec: BoardSpec, layout: BoardLayout, *, plots: bool = True) -> 
     if not records:
         raise BenchError(f"board {spec.board!r} has no records in {layout.records_dir(spec.board)}; "
                          "add one with `bench leaderboard add RECORD.json`")
+    for lr in records:
+        _check_belongs(spec, lr)
+    problems = [problem for lr in records for problem in recompute_problems(lr)]
+    if problems:
+        raise RegressionFound(f"board {spec.board!r}: published values must follow from the records' per-study "
+                              "statistics: " + "; ".join(problems))
     table = board_table(spec, records)
     files: dict[str, bytes] = {}
     for name in TABLE_FILES:
@@ -250,9 +266,14 @@ def check(layout: BoardLayout, boards: Sequence[str] | None = None) -> dict[str,
         problems: list[str] = []
         if not changelog_mentions(layout, board, spec.version):
             problems.append(f"{layout.changelog.name}: no line for '{board} v{spec.version}'")
+        try:
+            files = board_files(spec, layout)
+        except RegressionFound as exc:
+            result[board] = problems + [str(exc)]
+            continue
         with tempfile.TemporaryDirectory(prefix="bench-board-check-") as tmp:
             rebuilt = Path(tmp) / f"v{spec.version}"
-            write_directory(board_files(spec, layout), rebuilt)
+            write_directory(files, rebuilt)
             if not committed.is_dir():
                 problems.append(f"{committed}: not built (run `bench leaderboard build {board}`)")
             else:

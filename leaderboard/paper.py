@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rrg_bench.compare import (ALPHA, LoadedRecord, ScorerFactory, check_same_references, paired_tests,
-                           registry_scorer)
+from rrg_bench.compare import ALPHA, LoadedRecord, ScorerFactory, check_same_references, paired_tests, registry_scorer
 from rrg_bench.errors import UsageError
 from rrg_bench.leaderboard.table import Table, TableRow, columns_for, fill_cells, mark_best, row_labels
 

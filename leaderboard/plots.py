@@ -104,7 +104,7 @@ def per_label_source(table: Table, preferred: str | None) -> TableColumn | None:
 def label_order(names: set[str]) -> list[str]:
     """CheXpert's canonical label order when the names are CheXpert labels (records store
     per-label values with sorted keys), else alphabetical."""
-    from rrg_bench.metrics.labels import CHEXPERT_LABELS
+    from rrg_bench.metrics.common.labels import CHEXPERT_LABELS
 
     known = [n for n in CHEXPERT_LABELS if n in names]
     return known + sorted(names - set(known))

@@ -11,14 +11,17 @@ column is numeric — study ids in the index and numbers, nothing else.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rrg_bench.compare import LoadedRecord, load, locate_stats
 from rrg_bench.errors import BenchError, UsageError
 from rrg_bench.leaderboard.boards import BoardLayout, BoardSpec
+from rrg_bench.records import LoadedRecord, locate_stats
+from rrg_bench.records import load_any as load
+from rrg_bench.records.recompute import recompute_problems
 
 #: a committed statistics file larger than this is refused (they are a few tens of kB)
 MAX_STATS_BYTES = 2_000_000
@@ -29,19 +32,43 @@ def record_stem(lr: LoadedRecord) -> str:
     return f"{name}-{lr.record.run_fingerprint[:12]}"
 
 
+def _system(record_file: Path) -> str:
+    """The system a committed record shows (its generator's display name)."""
+    return _system_of(load(record_file))
+
+
+def _system_of(lr: LoadedRecord) -> str:
+    return str(lr.record.generator.get("name", "external"))
+
+
+def retire(record_file: Path) -> Path:
+    """Move a record (and its statistics) to ``retired/``: off the current board, still in the repository,
+    where older published versions' provenance can find it."""
+    retired = record_file.parent / "retired"
+    retired.mkdir(exist_ok=True)
+    stem, n = record_file.stem, 1
+    while (retired / f"{stem}.json").exists() or (retired / stem).exists():
+        stem, n = f"{record_file.stem}.{n}", n + 1
+    companion = record_file.with_suffix("")
+    if companion.is_dir():
+        os.replace(companion, retired / stem)
+    os.replace(record_file, retired / f"{stem}.json")
+    return retired / f"{stem}.json"
+
+
 def check_numeric_stats(path: Path) -> None:
     """Refuse a stats file that could carry text: every column must be numeric or boolean."""
     import pandas as pd
 
     if path.stat().st_size > MAX_STATS_BYTES:
         raise BenchError(f"{path}: {path.stat().st_size} bytes is too large to commit (limit {MAX_STATS_BYTES}); "
-                         "add the record with --no-stats")
+                         "a board record needs its statistics (every value is recomputed from them)")
     frame = pd.read_parquet(path)
     bad = [str(c) for c in frame.columns
            if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
     if bad:
         raise BenchError(f"{path}: columns {bad[:5]} are not numeric (they could hold report text), so the file is "
-                         "not copied into the repository; add the record with --no-stats")
+                         "not copied into the repository, and a board record needs its statistics; store numeric statistics")
     if frame.index.name != "study_id":
         raise BenchError(f"{path}: expected per-study rows indexed by 'study_id', got index {frame.index.name!r}")
 
@@ -59,13 +86,16 @@ class AddResult:
     state: str  # "added" | "unchanged" | "replaced"
     stats: list[Path] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why it will not be ranked, if so
+    note: str = ""  # which record of a run directory was read
 
 
-def add_record(layout: BoardLayout, source: Path, board: str | None = None, *, with_stats: bool = True,
-               replace: bool = False) -> AddResult:
+def add_record(layout: BoardLayout, source: Path, board: str | None = None, *, replace: bool = False) -> AddResult:
     from rrg_bench.leaderboard.build import eligibility_reasons
 
     lr = load(source)
+    problems = recompute_problems(lr)
+    if problems:
+        raise BenchError("; ".join(problems) + ". Only records whose values follow from their statistics are added")
     if board is None:
         candidates = matching_boards(layout, lr)
         if len(candidates) != 1:
@@ -90,32 +120,31 @@ def add_record(layout: BoardLayout, source: Path, board: str | None = None, *, w
     folder = layout.records_dir(spec.board)
     target = folder / f"{stem}.json"
     new_bytes = lr.path.read_bytes()
-    state = "added"
-    if target.exists():
-        if target.read_bytes() == new_bytes:
-            state = "unchanged"
-        elif not replace:
-            raise BenchError(f"{target} already holds another record of run {lr.record.run_fingerprint[:12]} "
-                             "(a re-run); pass --replace to put this one there instead")
-        else:
-            state = "replaced"
-
+    if target.exists() and target.read_bytes() == new_bytes:
+        return AddResult(spec.board, target, "unchanged", [], eligibility_reasons(spec, load(target)), note=lr.note)
+    same_system = [p for p in layout.record_files(spec.board) if _system(p) == _system_of(lr)]
+    if same_system and not replace:
+        raise BenchError(f"board {spec.board!r} already shows system {_system_of(lr)!r} with "
+                         f"{', '.join(p.name for p in same_system)}; pass --replace to retire that record "
+                         "(it is kept under records/<board>/retired/) and show this one instead")
     copies: list[tuple[Path, Path]] = []
-    if with_stats:
-        for scorer_spec, entry in sorted(lr.record.scores.items()):
-            src = locate_stats(lr, scorer_spec)
-            check_numeric_stats(src)
-            copies.append((src, folder / stem / entry["path"]))
-    companion = folder / stem
-    if state == "replaced" and companion.exists():
-        shutil.rmtree(companion)
+    for scorer_spec, entry in sorted(lr.record.scores.items()):
+        src = locate_stats(lr, scorer_spec)
+        check_numeric_stats(src)
+        copies.append((src, folder / ".incoming" / stem / entry["path"]))
+    for old in same_system:
+        retire(old)
     folder.mkdir(parents=True, exist_ok=True)
     for src, dst in copies:
-        if dst.resolve() != src.resolve():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dst)
-    if state != "unchanged":
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(new_bytes)
-        tmp.replace(target)  # the record last: its presence means its statistics are there
-    return AddResult(spec.board, target, state, [dst for _, dst in copies], eligibility_reasons(spec, load(target)))
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    if (folder / ".incoming" / stem).exists():
+        os.replace(folder / ".incoming" / stem, folder / stem)
+    shutil.rmtree(folder / ".incoming", ignore_errors=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(new_bytes)
+    tmp.replace(target)  # the record last: its presence means its statistics are there
+    state = "replaced" if same_system else "added"
+    copies = [(src, folder / stem / dst.relative_to(folder / ".incoming" / stem)) for src, dst in copies]
+    return AddResult(spec.board, target, state, [dst for _, dst in copies], eligibility_reasons(spec, load(target)),
+                     note=lr.note)

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from rrg_bench.compare import LoadedRecord, metric_family, metric_signature, signature_differences
 from rrg_bench.errors import BenchError
-from rrg_bench.records import MetricValue
+from rrg_bench.records import LoadedRecord, MetricValue
+from rrg_bench.records.columns import metric_family, metric_signature, signature_differences
 
 
 @dataclass(frozen=True)

@@ -4,27 +4,30 @@ A scorer is selected on the command line as ``name`` or ``name[key=value,...]``;
 parameters are part of every column id it produces (e.g. ``bleu4[tok=ptb]``), so numbers made
 under different conventions never share a column. A suite is a named list of scorer specs
 (``--metrics default``).
+
+Each scorer is a folder named after it — ``scorer.py``, its helpers, and its CARD.md —
+and what several scorers share is in ``common/``.
 """
 
 from rrg_bench.registry import Builtin
 
 METRICS: dict[str, Builtin] = {
-    "nlg": Builtin("rrg_bench.metrics.nlg:NLGScorer", "rrg_bench.metrics:cards/nlg.md",
+    "nlg": Builtin("rrg_bench.metrics.nlg.scorer:NLGScorer", "rrg_bench.metrics.nlg:CARD.md",
                    "BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (pycocoevalcap 1.2)"),
-    "chexpert_rules": Builtin("rrg_bench.metrics.chexpert_rules:CheXpertRulesScorer",
-                              "rrg_bench.metrics:cards/chexpert_rules_f1.md",
+    "chexpert_rules": Builtin("rrg_bench.metrics.chexpert_rules.scorer:CheXpertRulesScorer",
+                              "rrg_bench.metrics.chexpert_rules:CARD.md",
                               "CheXpert-label F1 from an offline rule labeler (no weights)"),
-    "chexbert": Builtin("rrg_bench.metrics.chexbert:CheXbertScorer", "rrg_bench.metrics:cards/chexbert_f1.md",
+    "chexbert": Builtin("rrg_bench.metrics.chexbert.scorer:CheXbertScorer", "rrg_bench.metrics.chexbert:CARD.md",
                         "CheXpert 5/14-label F1 from the CheXbert labeler (f1chexbert-equal)"),
-    "radgraph": Builtin("rrg_bench.metrics.radgraph:RadGraphScorer", "rrg_bench.metrics:cards/radgraph_f1.md",
+    "radgraph": Builtin("rrg_bench.metrics.radgraph.scorer:RadGraphScorer", "rrg_bench.metrics.radgraph:CARD.md",
                         "RadGraph F1 (simple/partial/complete), radgraph 0.1.18 models"),
-    "bleu2_rexrank": Builtin("rrg_bench.metrics.bleu2_fast:Bleu2RexrankScorer",
-                             "rrg_bench.metrics:cards/bleu2_rexrank.md", "ReXrank's per-study BLEU-2 (fast-bleu)"),
-    "bertscore": Builtin("rrg_bench.metrics.bertscore:BertScoreScorer", "rrg_bench.metrics:cards/bertscore.md",
+    "bleu2_rexrank": Builtin("rrg_bench.metrics.bleu2_rexrank.scorer:Bleu2RexrankScorer",
+                             "rrg_bench.metrics.bleu2_rexrank:CARD.md", "ReXrank's per-study BLEU-2 (fast-bleu)"),
+    "bertscore": Builtin("rrg_bench.metrics.bertscore.scorer:BertScoreScorer", "rrg_bench.metrics.bertscore:CARD.md",
                          "BERTScore (bert-score 0.3.13 equal)"),
-    "sembscore": Builtin("rrg_bench.metrics.sembscore:SembScoreScorer", "rrg_bench.metrics:cards/sembscore.md",
+    "sembscore": Builtin("rrg_bench.metrics.sembscore.scorer:SembScoreScorer", "rrg_bench.metrics.sembscore:CARD.md",
                          "SembScore: cosine of CheXbert embeddings"),
-    "radcliq_v1": Builtin("rrg_bench.metrics.radcliq:RadCliQScorer", "rrg_bench.metrics:cards/radcliq_v1.md",
+    "radcliq_v1": Builtin("rrg_bench.metrics.radcliq_v1.scorer:RadCliQScorer", "rrg_bench.metrics.radcliq_v1:CARD.md",
                           "RadCliQ-v1 composite (lower is better)"),
 }
 
@@ -33,4 +36,18 @@ SUITES: dict[str, Builtin] = {
                        "the field's headline metrics: NLG, CheXpert F1 (rules and CheXbert), RadGraph F1"),
     "rexrank": Builtin("rrg_bench.metrics.suites:REXRANK", "rrg_bench.metrics.suites:CARD.md",
                        "ReXrank's leaderboard metrics: BLEU-2, BERTScore, SembScore, RadGraph, RadCliQ-v1"),
+}
+
+#: model weights the scorers use (``bench weights fetch NAME``); each entry's card is its scorer's
+WEIGHTS: dict[str, Builtin] = {
+    "chexbert": Builtin("rrg_bench.metrics.chexbert.weights:CHEXBERT", "rrg_bench.metrics.chexbert:CARD.md",
+                        "CheXbert labeler checkpoint (chexbert.pth)"),
+    "bert-base-uncased": Builtin("rrg_bench.metrics.chexbert.weights:BERT_BASE_UNCASED",
+                                 "rrg_bench.metrics.chexbert:CARD.md", "CheXbert's tokenizer vocabulary and config"),
+    "radgraph": Builtin("rrg_bench.metrics.radgraph.weights:RADGRAPH", "rrg_bench.metrics.radgraph:CARD.md",
+                        "RadGraph v1 model (ReXrank / RadCliQ)"),
+    "radgraph-xl": Builtin("rrg_bench.metrics.radgraph.weights:RADGRAPH_XL", "rrg_bench.metrics.radgraph:CARD.md",
+                           "RadGraph-XL model (default)"),
+    "modern-radgraph-xl": Builtin("rrg_bench.metrics.radgraph.weights:MODERN_RADGRAPH_XL",
+                                  "rrg_bench.metrics.radgraph:CARD.md", "ModernBERT RadGraph-XL model"),
 }

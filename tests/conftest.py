@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 # folder. pytest's default import mode already puts tests/ on sys.path; this makes it
 # independent of the import mode.
 _TESTS = str(Path(__file__).resolve().parent)
+_REPO = Path(__file__).resolve().parents[1]
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
@@ -25,3 +28,33 @@ def iu_source() -> Path:
     if not (path / "annotation.json").is_file():
         pytest.skip(f"IU X-Ray text not found at {path} (set BENCH_SHARED to the folder holding data/iu_xray)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def toy_metric_registered():
+    """The leaderboard tests' ``toy`` scorer, registered in-process like a plugin's scorer."""
+    from helpers.leaderboard_records import ToyScorer
+    from rrg_bench.registry import registry
+
+    metrics = registry("metrics")
+    if "toy" not in metrics:
+        metrics.register("toy", ToyScorer, card="helpers:toy_card.md", summary="test double")
+    yield
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pip-install tests/fixtures/plugin_dist into a private target directory."""
+    target = tmp_path_factory.mktemp("plugin_site")
+    # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    build = tmp_path_factory.mktemp("plugin_build")
+    src = build / "plugin_dist"
+    shutil.copytree(_REPO / "tests" / "fixtures" / "plugin_dist", src)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--target", str(target), str(src)],
+        capture_output=True, text=True, cwd=build,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert any(target.glob("rrg_bench_testplugin-*.dist-info"))
+    return target

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rrg_bench.baselines.common.image_config import ImageConfig  # noqa: F401 (re-exported)
-from rrg_bench.metrics.labels import CHEXPERT_LABELS
+from rrg_bench.baselines.common.vision import ImageConfig
+from rrg_bench.metrics.common.labels import CHEXPERT_LABELS
 
 NUM_OBSERVATIONS = len(CHEXPERT_LABELS)  # 14 disease queries, one per CheXpert observation
 
@@ -24,31 +24,15 @@ NUM_OBSERVATIONS = len(CHEXPERT_LABELS)  # 14 disease queries, one per CheXpert 
 PROMPT = "Human: <Img><ImageHere></Img> Generate a comprehensive and detailed diagnosis report for this chest xray image. \nAssistant:"
 IMAGE_PLACEHOLDER = "<ImageHere>"
 
-#: decoding of the authors' test scripts: beam 3, repetition penalty 2.0, length penalty 2.0
+#: decoding of the authors' test scripts: beam 3, repetition penalty 2.0, length penalty 2.0 (the
+#: defaults of ``LLMDecodingParams``); min/max new tokens and the training report budget per dataset
+#: family are the authors' too (``NEW_TOKENS``, ``MAX_REPORT_TOKENS`` in ``baselines.common.generation``)
 PAPER_DECODING = {"num_beams": 3, "repetition_penalty": 2.0, "length_penalty": 2.0}
-#: min/max new tokens per dataset family (MIMIC-CXR and CheXpert Plus 80/120, IU X-Ray 40/100)
-NEW_TOKENS = {"iu_xray": (40, 100), "mimic_cxr": (80, 120), "chexpert_plus": (80, 120)}
-#: report token budget in training (``max_length``): 100, IU X-Ray 60
-MAX_REPORT_TOKENS = {"iu_xray": 60, "mimic_cxr": 100, "chexpert_plus": 100}
 
 PAPER_SWIN = "microsoft/swin-large-patch4-window7-224"
 PAPER_VISION = "google/vit-large-patch16-224-in21k"
 PAPER_LLM = {"mimic_cxr": "meta-llama/Llama-2-7b-chat-hf", "iu_xray": "Qwen/Qwen1.5-0.5B-Chat"}
 PAPER_REPORT_ENCODER = "emilyalsentzer/Bio_ClinicalBERT"
-
-
-def dataset_family(dataset: str) -> str:
-    """``iu_xray/r2gen`` -> ``iu_xray``; unknown families decode like MIMIC-CXR."""
-    family = dataset.split("/", 1)[0]
-    return family if family in NEW_TOKENS else "mimic_cxr"
-
-
-def build_hf_config(spec: dict[str, Any]):
-    """A ``transformers`` config from a saved dict (``model_type`` picks the class)."""
-    from transformers import AutoConfig
-
-    spec = dict(spec)
-    return AutoConfig.for_model(spec.pop("model_type"), **spec)
 
 
 def paper_swin_config() -> dict[str, Any]:

@@ -9,15 +9,21 @@ is refused: memories are built from the train split and must never hold an evalu
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field
 
-from rrg_bench.baselines.common.generation import (CheckpointGenerator, LLMDecodingParams, batch_pixels, decode_rows,
-                                         llm_decoding)
-from rrg_bench.errors import UsageError
 from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.api.types import Generation, Study
+from rrg_bench.baselines.common.generation import (
+    CheckpointGenerator,
+    LLMDecodingParams,
+    batch_pixels,
+    decode_rows,
+    llm_decoding,
+)
+from rrg_bench.errors import UsageError
 
 
 class AMMRGParams(LLMDecodingParams):

@@ -7,12 +7,13 @@ offline rule labeler (``metrics.chexpert_rules``). Test references are never lab
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 from rrg_bench.errors import WeightsUnavailable
-from rrg_bench.metrics.labels import POSITIVE, UNCERTAIN
+from rrg_bench.metrics.common.labels import POSITIVE, UNCERTAIN
 
 LabelerChoice = Literal["auto", "chexbert", "chexpert_rules"]
 
@@ -21,7 +22,7 @@ def label_reports(texts: Sequence[str], labeler: LabelerChoice = "auto", device:
                   ) -> tuple[np.ndarray, dict[str, Any]]:
     """(n, 14) int8 CheXpert codes (0 blank, 1 positive, 2 negative, 3 uncertain) and the labeler's identity."""
     if labeler in ("auto", "chexbert"):
-        from rrg_bench.metrics.chexbert import CheXbertScorer
+        from rrg_bench.metrics.chexbert.scorer import CheXbertScorer
 
         scorer = CheXbertScorer()
         reason = scorer.unavailable_reason()
@@ -35,7 +36,8 @@ def label_reports(texts: Sequence[str], labeler: LabelerChoice = "auto", device:
                     {"labeler": "chexbert", "checkpoint_sha256": file_sha256(net.checkpoint)})
         if labeler == "chexbert":
             raise WeightsUnavailable(f"am_mrg labeler=chexbert: {reason}")
-    from rrg_bench.metrics.chexpert_rules import LABELER_VERSION, label_reports as rule_labels
+    from rrg_bench.metrics.chexpert_rules.labeler import LABELER_VERSION
+    from rrg_bench.metrics.chexpert_rules.labeler import label_reports as rule_labels
 
     return rule_labels(list(texts)), {"labeler": "chexpert_rules", "version": LABELER_VERSION}
 

@@ -18,20 +18,21 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from rrg_bench.errors import BenchError, UsageError
-from rrg_bench.hashing import sha256_file as file_sha256
 from rrg_bench.api.types import Study
 from rrg_bench.baselines.am_mrg.gradcam import PATCH_GRID, crop_patch, grad_cam, select_patches
 from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
-from rrg_bench.baselines.common.images import load_images
-from rrg_bench.metrics.labels import CHEXPERT_LABELS
+from rrg_bench.baselines.common.images import pixel_batch
+from rrg_bench.errors import BenchError, UsageError
+from rrg_bench.hashing import sha256_file as file_sha256
+from rrg_bench.metrics.common.labels import CHEXPERT_LABELS
 
 VISUAL, REPORT = "visual", "report"
 FORMAT = 1
@@ -132,8 +133,7 @@ def build_visual_memory(
         positives = [i for i in range(len(images)) if labels[i, j] == 1]
         for k in range(0, len(positives), batch_size):
             chunk = positives[k : k + batch_size]
-            pixels = load_images([images[i][1] for i in chunk], c.size, c.mean, c.std, c.resample,
-                                 [images[i][0] for i in chunk])
+            pixels = pixel_batch([images[i][1] for i in chunk], c, [images[i][0] for i in chunk])
             cams = grad_cam(model, pixels.to(device), j).cpu()
             for i, pix, cam in zip(chunk, pixels, cams):
                 for index, value in select_patches(cam, threshold, top_k, PATCH_GRID):

@@ -10,32 +10,20 @@ BOS. The LLM is frozen (optionally LoRA-adapted); the loss covers the report tok
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from rrg_bench.baselines.am_mrg.configuration import IMAGE_PLACEHOLDER, AMMRGConfig, build_hf_config
+from rrg_bench.baselines.am_mrg.configuration import IMAGE_PLACEHOLDER, AMMRGConfig
 from rrg_bench.baselines.am_mrg.hopfield import HopfieldLayer
-
-IGNORE_INDEX = -100
-WEIGHTS = "model.safetensors"
-LORA_DIR = "lora"
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from rrg_bench.baselines.common.collate import IGNORE_INDEX
+from rrg_bench.baselines.common.mllm import ImagePrefixLLM
+from rrg_bench.baselines.common.vision import build_hf_config, build_vision_encoder
 
 
-def build_vision_encoder(spec: dict[str, Any]) -> nn.Module:
-    from transformers import AutoModel
-
-    config = build_hf_config(spec)
-    extra = {"add_pooling_layer": False} if config.model_type in ("vit", "swin", "dinov2") else {}
-    return AutoModel.from_config(config, **extra)
-
-
-class AMMRG(nn.Module):
+class AMMRG(ImagePrefixLLM):
     def __init__(self, config: AMMRGConfig, llm: nn.Module) -> None:
         super().__init__()
         from transformers import Blip2QFormerModel
@@ -70,7 +58,7 @@ class AMMRG(nn.Module):
         #: set by the trainer for freeze_vision=true (features come from the cache, encoder in eval mode)
         self.vision_frozen = False
 
-    def train(self, mode: bool = True) -> "AMMRG":
+    def train(self, mode: bool = True) -> AMMRG:
         """A frozen LLM (and a frozen encoder) stay in eval mode; LoRA adapters follow ``mode``."""
         super().train(mode)
         if self.vision_frozen:
@@ -80,7 +68,7 @@ class AMMRG(nn.Module):
         return self
 
     # ---- tokens of the prompt ----
-    def set_tokenizer(self, tokenizer) -> None:
+    def set_tokenizer(self, tokenizer: Any) -> None:
         """Token ids of the prompt around the image placeholder (BOS first, as the authors do)."""
         before, after = self.config.prompt.split(IMAGE_PLACEHOLDER)
         self.prompt_ids = (
@@ -102,16 +90,6 @@ class AMMRG(nn.Module):
         self.r_hopfield.set_memory(report)
 
     # ---- image side ----
-    def encode_images(self, pixel_values: torch.Tensor, image_counts: list[int] | torch.Tensor | None = None) -> torch.Tensor:
-        """(N_images, 3, S, S) -> (B, T, D_v): each study's images encoded and their token sequences
-        averaged (``image_counts[i]`` consecutive images belong to study i; default one each)."""
-        dtype = next(self.vision_encoder.parameters()).dtype
-        tokens = self.vision_encoder(pixel_values=pixel_values.to(dtype)).last_hidden_state
-        if image_counts is None:
-            return tokens
-        counts = [int(c) for c in image_counts]
-        return torch.stack([chunk.mean(dim=0) for chunk in torch.split(tokens, counts)])
-
     def visual_prefix(self, features: torch.Tensor) -> torch.Tensor:
         """(B, T, D_v) encoder tokens -> (B, T + 3·14, d_LLM) LLM-space visual tokens."""
         features = features.to(self.qformer_proj.weight.dtype)
@@ -169,57 +147,3 @@ class AMMRG(nn.Module):
         options: dict[str, Any] = dict(do_sample=False, eos_token_id=self.eos_id, pad_token_id=self.pad_id, use_cache=True)
         options.update(generate_kwargs)
         return self.llm.generate(inputs_embeds=embeds, attention_mask=attention, **options)
-
-    # ---- trainable parameters and persistence ----
-    def own_state_dict(self) -> dict[str, torch.Tensor]:
-        """Everything but the LLM (saved by reference, bundled, or as a LoRA adapter)."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if not k.startswith("llm.")}
-
-    def save(self, directory: Path, tokenizer, *, bundle_llm: bool) -> None:
-        """``config.json``, ``model.safetensors`` (non-LLM weights), tokenizer, ``lora/`` and
-        (``bundle_llm``) the LLM in ``llm/``. Memories are written by the caller (``memory.py``)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config.save(directory)
-        save_file(self.own_state_dict(), str(directory / WEIGHTS))
-        tokenizer.save_pretrained(directory)
-        if self.config.lora:
-            self.llm.save_pretrained(directory / LORA_DIR)
-        if bundle_llm:
-            base = self.llm.get_base_model() if self.config.lora else self.llm
-            state = base_llm_state(base) if self.config.lora else None
-            base.save_pretrained(directory / "llm", state_dict=state)
-
-    def load_own_weights(self, directory: Path) -> None:
-        state = load_file(str(Path(directory) / WEIGHTS))
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("llm.")]
-        if missing or unexpected:
-            raise ValueError(f"am_mrg weights in {directory} do not match the config: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
-
-
-def base_llm_state(base: nn.Module) -> dict[str, torch.Tensor]:
-    """The frozen LLM's own weights out of a peft-wrapped model: ``x.base_layer.w`` -> ``x.w``,
-    ``m.original_module.w`` -> ``m.w``; adapters and trained copies (saved in ``lora/``) dropped."""
-    state = {}
-    for key, value in base.state_dict().items():
-        if "lora_" in key or ".modules_to_save." in key:
-            continue
-        state[key.replace(".base_layer.", ".").replace(".original_module.", ".")] = value
-    return state
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return _DTYPES[name]
-
-
-def apply_lora(llm: nn.Module, r: int, alpha: int, dropout: float, targets: list[str],
-               modules_to_save: list[str] | None = None) -> nn.Module:
-    """Wrap the frozen LLM with trainable LoRA adapters (peft); the base weights stay frozen except
-    ``modules_to_save`` (trained in full, saved with the adapter)."""
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM",
-                        modules_to_save=modules_to_save or None)
-    return get_peft_model(llm, config)

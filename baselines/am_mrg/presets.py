@@ -11,52 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from rrg_bench.errors import UsageError
-from rrg_bench.baselines.common.presets import resolve_preset
 from rrg_bench.baselines.am_mrg.configuration import PAPER_LLM, PAPER_REPORT_ENCODER, PAPER_SWIN, PAPER_VISION
+from rrg_bench.baselines.common.presets import ImageTextRecipe, resolve_preset
+from rrg_bench.errors import UsageError
 
 
-class LoopRecipe(BaseModel):
-    """Fields read by ``baselines.common.trainloop``."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    optimizer: Literal["adamw", "adam"] = "adamw"
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    schedule: Literal["constant", "cosine"] = "cosine"
-    warmup_ratio: float = 0.0
-    batch_size: int = 2
-    grad_accum: int = 1
-    grad_clip: float | None = None
-    epochs: int = 10
-    max_batches_per_epoch: int | None = None
-    max_steps: int | None = None
-    shuffle: bool = True
-    bf16: bool = True
-    eval_every_steps: int = 0  # 0: after every epoch
-    val_limit: int | None = None
-    patience: int | None = None
-    min_delta: float = 0.0
-    save_every_steps: int = 0  # 0: after every epoch
-    keep_checkpoints: int = 2
-    num_workers: int = 0
-
-    # -- labels (stage 1 targets, report-memory groups) --
-    labeler: Literal["auto", "chexbert", "chexpert_rules"] = "auto"
-    uncertain: Literal["positive", "negative"] = "positive"
-    #: "all": every image of a study (authors); "frontal": the manifest's frontal view only
-    images: Literal["all", "frontal"] = "all"
-    #: random tiny models of the same classes (offline smoke runs and tests)
-    tiny: bool = False
-    tiny_image_size: int = 56
-
-
-class Stage1Recipe(LoopRecipe):
+class Stage1Recipe(ImageTextRecipe):
     swin_model: str = PAPER_SWIN
     swin_revision: str | None = None
     label_smoothing: float = 0.1
@@ -68,7 +28,7 @@ class Stage1Recipe(LoopRecipe):
     cam_batch_size: int = 8
 
 
-class Stage2Recipe(LoopRecipe):
+class Stage2Recipe(ImageTextRecipe):
     #: stage-1 checkpoint directory (holds ``memories/visual.*``); required
     stage1: str = ""
     vision_model: str = PAPER_VISION

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from rrg_bench.baselines.am_mrg.configuration import Stage1Config, build_hf_config
+from rrg_bench.baselines.am_mrg.configuration import Stage1Config
+from rrg_bench.baselines.common.vision import build_hf_config
 
 WEIGHTS = "model.safetensors"
 
@@ -90,14 +91,14 @@ class DiseaseClassifier(nn.Module):
         save_file(state, str(directory / WEIGHTS))
 
     @classmethod
-    def load(cls, directory: Path) -> "DiseaseClassifier":
+    def load(cls, directory: Path) -> DiseaseClassifier:
         config = Stage1Config.load(directory)
         model = cls(config)
         model.load_state_dict(load_file(str(Path(directory) / WEIGHTS)))
         return model
 
     @classmethod
-    def from_pretrained_swin(cls, config: Stage1Config, swin: str, revision: str | None = None) -> "DiseaseClassifier":
+    def from_pretrained_swin(cls, config: Stage1Config, swin: str, revision: str | None = None) -> DiseaseClassifier:
         """Swin weights from a local directory or hub id (authors: ImageNet Swin-L); the rest random."""
         from transformers import SwinModel
 

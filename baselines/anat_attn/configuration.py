@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers import DINOv3ViTConfig, GPT2Config, PretrainedConfig
 
+from rrg_bench.baselines.common.vision import IMAGENET_MEAN, IMAGENET_STD, ImageConfig
+
 ATTENTION_MODES = ("soft", "hidden", "none")
 #: "all": every query row (image and text) gets the bias on image keys (authors' HEAD, paper text);
 #: "image": only image-prefix query rows (pre-516c69d tiled 1024x1024 map, inferred);
@@ -23,9 +25,6 @@ BIAS_ROWS = ("all", "image", "legacy_top_left")
 MASK_SOURCES = ("lung_heart", "lung_logits")
 ATTENTION_BACKENDS = ("sdpa", "eager")
 IMAGE_RESAMPLES = ("bicubic", "lanczos", "bilinear")
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def paper_vision_config() -> DINOv3ViTConfig:
@@ -100,6 +99,11 @@ class AnatAttnConfig(PretrainedConfig):
         if self.prefix_tokens_to_skip is not None:
             return int(self.prefix_tokens_to_skip)
         return 1 + int(self.vision_config.num_register_tokens)
+
+    @property
+    def image(self) -> ImageConfig:
+        """The preprocessing (size, mean/std, resampling) as the shared image loader takes it."""
+        return ImageConfig(size=self.image_size, mean=self.image_mean, std=self.image_std, resample=self.image_resample)
 
     @property
     def num_decoder_layers(self) -> int:

@@ -11,17 +11,18 @@ any change gives a new directory instead of silently stale features. Filling (re
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from rrg_bench.baselines.anat_attn.images import load_batch
-from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, state_dict_sha256
-from rrg_bench.baselines.common.feature_cache import fill_cache
+from rrg_bench.baselines.anat_attn.masks import GridMaskProvider
+from rrg_bench.baselines.common.checkpoints import state_dict_sha256
+from rrg_bench.baselines.common.feature_cache import fill_cache, images_sha256
+from rrg_bench.baselines.common.images import pixel_batch
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,8 @@ class ImageItem:
     image: Path
 
 
-def _items_sha256(items: Sequence[ImageItem]) -> str:
-    h = hashlib.sha256()
-    for item in items:
-        stat = item.image.stat()
-        h.update(f"{item.study_id}\0{item.image}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def cache_identity(model, provider: GridMaskProvider | None, items: Sequence[ImageItem], dtype: str) -> dict[str, Any]:
+def cache_identity(model: Any, provider: GridMaskProvider | None, items: Sequence[ImageItem], dtype: str
+                   ) -> dict[str, Any]:
     c = model.config
     return {
         "format": 1,
@@ -52,7 +46,7 @@ def cache_identity(model, provider: GridMaskProvider | None, items: Sequence[Ima
         },
         "masks": provider.fingerprint() if provider is not None else None,
         "dtype": dtype,
-        "items_sha256": _items_sha256(items),
+        "items_sha256": images_sha256((item.study_id, item.image) for item in items),
         "n": len(items),
     }
 
@@ -77,7 +71,7 @@ class FeatureCache:
 
 @torch.no_grad()
 def build_feature_cache(
-    model,
+    model: Any,
     items: Sequence[ImageItem],
     provider: GridMaskProvider | None,
     cache_root: Path,
@@ -87,7 +81,7 @@ def build_feature_cache(
     device: torch.device | str,
     process_index: int = 0,
     num_processes: int = 1,
-    barrier=lambda: None,
+    barrier: Callable[[], Any] = lambda: None,
     progress: bool = False,
     desc: str = "caching features",
 ) -> FeatureCache:
@@ -100,7 +94,7 @@ def build_feature_cache(
 
     def compute(rows: Sequence[int]) -> dict[str, np.ndarray]:
         paths = [items[i].image for i in rows]
-        pixels = load_batch(paths, c, [items[i].study_id for i in rows])
+        pixels = pixel_batch(paths, c.image, [items[i].study_id for i in rows])
         out = {"features": model.encode_images(pixels.to(device)).float().cpu().numpy()}
         if provider is not None:
             out["masks"] = provider.grid_masks(paths, pixels).numpy()

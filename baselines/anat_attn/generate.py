@@ -9,19 +9,22 @@ checkpoints; they are cached per image under the run's cache directory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from rrg_bench.errors import UsageError
-from rrg_bench.baselines.common.generation import CheckpointGenerator, decode_rows
 from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.api.types import Generation, Study
+from rrg_bench.baselines.anat_attn.presets import MaskOptions
+from rrg_bench.baselines.common.generation import CheckpointGenerator, decode_rows
+from rrg_bench.errors import UsageError
 
 
-class AnatAttnParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AnatAttnParams(MaskOptions):
+    """The checkpoint, its decoding (the paper's: greedy, repetition penalty 1.2, 150 new tokens) and
+    where its masks come from (``MaskOptions``)."""
 
     checkpoint: str = Field(description="anat_attn checkpoint: local directory or hub id (with revision)")
     revision: str | None = Field(None, description="hub commit id (required for hub ids)")
@@ -31,14 +34,6 @@ class AnatAttnParams(BaseModel):
     length_penalty: float = 1.0
     no_repeat_ngram_size: int = Field(0, ge=0)
     dtype: Literal["float32", "bfloat16"] = "float32"
-    masks: Literal["auto", "segmenter", "files", "chexmask", "none"] = "auto"
-    mask_dir: str = ""
-    mask_image_root: str = ""
-    chexmask_csv: str = ""
-    chexmask_id_column: str = "dicom_id"
-    lung_segmenter: str = ""
-    heart_segmenter: str = ""
-    segmenter_revision: str | None = None
 
 
 class AnatAttnGenerator(CheckpointGenerator):
@@ -55,19 +50,15 @@ class AnatAttnGenerator(CheckpointGenerator):
         self._provider = None
 
     def setup(self, ctx: GeneratorContext) -> None:
-        import torch
-        from transformers import AutoTokenizer
-
+        from rrg_bench.baselines.anat_attn.loading import load_model
         from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, mask_kind, mask_source_for
-        from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
+        from rrg_bench.baselines.common.dtype import torch_dtype
 
         p = self.params
         directory = self._resolved()
         self._device = ctx.device
-        dtype = torch.bfloat16 if p.dtype == "bfloat16" else torch.float32
-        model = AnatAttnForReportGeneration.from_pretrained(directory, dtype=dtype)
+        model, self._tokenizer = load_model(directory, dtype=torch_dtype(p.dtype))
         self._model = model.to(ctx.device).eval()
-        self._tokenizer = AutoTokenizer.from_pretrained(directory)
         if model.needs_masks:
             if mask_kind(p.masks) == "none":
                 raise UsageError(
@@ -81,14 +72,13 @@ class AnatAttnGenerator(CheckpointGenerator):
     def generate(self, batch: Sequence[Study], seeds: Sequence[int]) -> list[Generation]:
         import torch
 
-        from rrg_bench.baselines.anat_attn.images import load_batch
-        from rrg_bench.baselines.image_io import select_image
+        from rrg_bench.baselines.common.images import pixel_batch, select_image
 
         if self._model is None:
             raise RuntimeError("AnatAttnGenerator.generate called before setup")
         paths = [select_image(study, "frontal") for study in batch]
         model = self._model
-        pixels = load_batch(paths, model.config, [s.study_id for s in batch])
+        pixels = pixel_batch(paths, model.config.image, [s.study_id for s in batch])
         grid_masks = self._provider.grid_masks(paths, pixels) if self._provider is not None else None
         p = self.params
         beam = {"length_penalty": p.length_penalty} if p.num_beams > 1 else {}

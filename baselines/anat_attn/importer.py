@@ -26,10 +26,11 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, DINOv3ConvNextConfig, DINOv3ViTConfig, GPT2Config
 
-from rrg_bench.errors import DataError, UsageError
 from rrg_bench.baselines.anat_attn.configuration import AnatAttnConfig
+from rrg_bench.baselines.anat_attn.loading import save_checkpoint
 from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
 from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
+from rrg_bench.errors import DataError, UsageError
 
 LEGACY_WEIGHT_NAMES = ("arxiv_paper_model.pth", "arxiv_paper_model.safetensors")
 ARXIV_MECHANISM = dict(attention_mode="hidden", mask_source="lung_logits", bias_rows="image")
@@ -201,12 +202,7 @@ def import_lana_arxiv(
     model.config.pad_token_id = tokenizer.pad_token_id
     if model.config.mask_source == "lung_heart" and "heart" not in segmenters:
         raise DataError("mask_source=lung_heart needs a heart segmenter, and the checkpoint holds none")
-    out = Path(out_dir)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    for role, seg in segmenters.items():
-        seg.save_pretrained(out / "segmenters" / role)
-    return out
+    return save_checkpoint(model, tokenizer, Path(out_dir), segmenters)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,23 +19,25 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from PIL import Image
 
-from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
+from rrg_bench.baselines.anat_attn.presets import MaskOptions
 from rrg_bench.baselines.anat_attn.smoothing import masks_to_grid
 from rrg_bench.baselines.common.checkpoints import state_dict_sha256
+from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
 
 MASK_KINDS = ("auto", "segmenter", "files", "chexmask", "none")
 CHEXMASK_COLUMNS = ("Left Lung", "Right Lung", "Heart")
 
 
 def _sha256_bytes(path: Path) -> str:
-    from rrg_bench.baselines.image_io import file_sha256
+    from rrg_bench.baselines.common.images import file_sha256
 
     return file_sha256(path)
 
@@ -212,7 +214,7 @@ class SegmenterMasks(MaskSource):
         mask_source: str,
         revision: str | None = None,
         device: str = "cpu",
-    ) -> "SegmenterMasks":
+    ) -> SegmenterMasks:
         from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter
 
         def _load(ref: str):
@@ -371,9 +373,8 @@ def build_mask_source(
     return SegmenterMasks.load(lung, heart or None, mask_source, revision=segmenter_revision, device=device)
 
 
-#: the mask options shared by the generator's params and the training recipe
-MASK_OPTIONS = ("mask_dir", "mask_image_root", "chexmask_csv", "chexmask_id_column", "lung_segmenter",
-                "heart_segmenter", "segmenter_revision")
+#: the options of ``presets.MaskOptions`` (generator params and training recipe) besides ``masks``
+MASK_OPTIONS = tuple(name for name in MaskOptions.model_fields if name != "masks")
 
 
 def mask_kind(masks: str) -> str:
@@ -381,7 +382,8 @@ def mask_kind(masks: str) -> str:
     return "segmenter" if masks == "auto" else masks
 
 
-def mask_source_for(options: Any, *, mask_source: str, bundled_dir: Path | None, device: str) -> MaskSource | None:
+def mask_source_for(options: MaskOptions, *, mask_source: str, bundled_dir: Path | None, device: str
+                    ) -> MaskSource | None:
     """``build_mask_source`` from an object carrying ``masks`` and the ``MASK_OPTIONS`` (a
     generator's params or a training recipe), so both read the options the same way."""
     return build_mask_source(mask_kind(options.masks), mask_source=mask_source,

@@ -30,10 +30,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from rrg_bench.baselines.anat_attn.attention import IMPLEMENTATION_NAMES, AnatomicalSpec
 from rrg_bench.baselines.anat_attn.configuration import AnatAttnConfig
 from rrg_bench.baselines.anat_attn.smoothing import layer_stack
-
-DEFAULT_VISION_MODEL = "facebook/dinov3-vits16-pretrain-lvd1689m"
-DEFAULT_DECODER_MODEL = "gpt2"
-IGNORE_INDEX = -100
+from rrg_bench.baselines.common.collate import IGNORE_INDEX
 
 
 def interpolate_positions(weight: torch.Tensor, new_length: int) -> torch.Tensor:
@@ -84,7 +81,7 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value: nn.Module) -> None:
         self.lm_head = value
 
-    def train(self, mode: bool = True) -> "AnatAttnForReportGeneration":
+    def train(self, mode: bool = True) -> AnatAttnForReportGeneration:
         """The encoder stays in eval mode: it is frozen, as in the paper."""
         super().train(mode)
         self.vision_encoder.eval()
@@ -264,7 +261,7 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
         image_size: int = 512,
         text_positions: int | None = None,
         **config_kwargs: Any,
-    ) -> "AnatAttnForReportGeneration":
+    ) -> AnatAttnForReportGeneration:
         """Wire a DINOv3 encoder and a GPT-2 LM: the position table is interpolated from its
         ``n_positions`` to N image tokens + ``text_positions`` (default: the original length, i.e.
         1024 -> 2048 for GPT-2 at 512 px, as the authors do)."""
@@ -296,16 +293,17 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
     @classmethod
     def from_components(
         cls,
-        vision_model: str = DEFAULT_VISION_MODEL,
-        decoder_model: str = DEFAULT_DECODER_MODEL,
+        vision_model: str,
+        decoder_model: str,
         *,
         vision_revision: str | None = None,
         decoder_revision: str | None = None,
         image_size: int = 512,
         text_positions: int | None = None,
         **config_kwargs: Any,
-    ) -> "AnatAttnForReportGeneration":
-        """The paper's starting point: pretrained DINOv3 + GPT-2 (local dirs or hub ids at a revision)."""
+    ) -> AnatAttnForReportGeneration:
+        """The paper's starting point: pretrained DINOv3 + GPT-2 (local dirs or hub ids at a revision; the
+        paper's are ``presets.DEFAULT_VISION_MODEL`` and ``DEFAULT_DECODER_MODEL``)."""
         vision = DINOv3ViTModel.from_pretrained(vision_model, revision=vision_revision)
         language_model = GPT2LMHeadModel.from_pretrained(decoder_model, revision=decoder_revision)
         return cls.assemble(

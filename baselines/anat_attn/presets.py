@@ -12,11 +12,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rrg_bench.baselines.anat_attn.model import DEFAULT_DECODER_MODEL, DEFAULT_VISION_MODEL
-from rrg_bench.baselines.common.presets import resolve_preset
+from rrg_bench.baselines.common.presets import LoopRecipe, resolve_preset
+
+#: the paper's starting weights: DINOv3 ViT-S/16 and GPT-2 small
+DEFAULT_VISION_MODEL = "facebook/dinov3-vits16-pretrain-lvd1689m"
+DEFAULT_DECODER_MODEL = "gpt2"
 
 
-class TrainRecipe(BaseModel):
+class MaskOptions(BaseModel):
+    """Where the lung/heart prior comes from (``masks.build_mask_source``): shared by the generator's
+    params and the training recipe, so both read and record the options the same way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    masks: Literal["auto", "segmenter", "files", "chexmask", "none"] = "auto"
+    mask_dir: str = ""
+    mask_image_root: str = ""
+    chexmask_csv: str = ""
+    chexmask_id_column: str = "dicom_id"
+    lung_segmenter: str = ""
+    heart_segmenter: str = ""
+    segmenter_revision: str | None = None
+
+
+class TrainRecipe(LoopRecipe, MaskOptions):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # -- where the starting weights come from (exactly one route is used) --
@@ -39,41 +58,13 @@ class TrainRecipe(BaseModel):
     bias_rows: Literal["all", "image", "legacy_top_left"] = "all"
     mask_source: Literal["lung_heart", "lung_logits"] = "lung_heart"
 
-    # -- masks --
-    masks: Literal["auto", "segmenter", "files", "chexmask", "none"] = "auto"
-    mask_dir: str = ""
-    mask_image_root: str = ""
-    chexmask_csv: str = ""
-    chexmask_id_column: str = "dicom_id"
-    lung_segmenter: str = ""
-    heart_segmenter: str = ""
-    segmenter_revision: str | None = None
-
-    # -- optimisation --
-    optimizer: Literal["adamw", "adam"] = "adamw"
+    # -- optimisation: the shared loop's fields (LoopRecipe), with the paper recipe's defaults --
     lr: float = 3e-4
-    weight_decay: float = 0.01
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
     schedule: Literal["constant", "cosine"] = "constant"
-    warmup_ratio: float = 0.0
     batch_size: int = 4
-    grad_accum: int = 1
-    grad_clip: float | None = None
     epochs: int = 20
     max_batches_per_epoch: int | None = 101
-    max_steps: int | None = None
-    shuffle: bool = True
     max_text_tokens: int | None = None
-    bf16: bool = True
-
-    # -- validation, checkpoints --
-    eval_every_steps: int = 0  # 0: after every epoch
-    val_limit: int | None = None
-    patience: int | None = None
-    min_delta: float = 0.0
-    save_every_steps: int = 0  # 0: after every epoch
-    keep_checkpoints: int = 2
 
     # -- feature cache --
     feature_cache: bool = True
@@ -81,7 +72,6 @@ class TrainRecipe(BaseModel):
     cache_batch_size: int = 16
     #: storage dtype of cached encoder features (float16 halves the disk; float32 is bit-exact)
     cache_dtype: Literal["float16", "float32"] = "float16"
-    num_workers: int = 0
 
 
 _PAPER = dict(

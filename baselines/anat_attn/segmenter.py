@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import DINOv3ConvNextConfig, DINOv3ConvNextModel, PreTrainedModel, PretrainedConfig
+from transformers import DINOv3ConvNextConfig, DINOv3ConvNextModel, PretrainedConfig, PreTrainedModel
 
 DECISIONS = ("sigmoid", "argmax")
 
@@ -49,11 +49,11 @@ class AnatSegmenterConfig(PretrainedConfig):
             raise ValueError("head_channels needs three sizes (3x3 conv, two transposed convs)")
 
     @classmethod
-    def lung(cls, **kwargs: Any) -> "AnatSegmenterConfig":
+    def lung(cls, **kwargs: Any) -> AnatSegmenterConfig:
         return cls(num_classes=1, decision="sigmoid", target_class=0, **kwargs)
 
     @classmethod
-    def heart(cls, **kwargs: Any) -> "AnatSegmenterConfig":
+    def heart(cls, **kwargs: Any) -> AnatSegmenterConfig:
         return cls(num_classes=3, decision="argmax", target_class=2, **kwargs)
 
 

@@ -3,21 +3,29 @@
 Tests, CLI tests and smoke runs need a real checkpoint directory (config, safetensors, tokenizer,
 segmenters) without the Hub: a 2-layer DINOv3 at 128 px (patch 16 -> 8 x 8 grid, 4 registers), a
 3-layer GPT-2 (the most an 8 x 8 grid supports: the blur's reflect padding must stay below the
-grid) and a byte-level BPE tokenizer trained on the given reports (``baselines.common.bpe_tokenizer``).
+grid) and a byte-level BPE tokenizer trained on the given reports (``baselines.common.tiny``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
-from transformers import DINOv3ConvNextConfig, DINOv3ViTConfig, DINOv3ViTModel, GPT2Config, GPT2LMHeadModel
-from transformers import PreTrainedTokenizerFast
+from transformers import (
+    DINOv3ConvNextConfig,
+    DINOv3ViTConfig,
+    DINOv3ViTModel,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedTokenizerFast,
+)
 
+from rrg_bench.baselines.anat_attn.loading import save_checkpoint
 from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
 from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
-from rrg_bench.baselines.common.bpe_tokenizer import train_bpe_tokenizer
+from rrg_bench.baselines.common.tiny import train_bpe_tokenizer
 
 EOS = "<|endoftext|>"
 PAD = "<pad>"
@@ -86,20 +94,6 @@ def build_tiny_segmenters(seed: int = 0) -> tuple[AnatSegmenter, AnatSegmenter]:
     return AnatSegmenter(tiny_segmenter_config("lung")), AnatSegmenter(tiny_segmenter_config("heart"))
 
 
-def save_checkpoint(model: AnatAttnForReportGeneration, tokenizer, out_dir: Path, segmenters=None) -> Path:
-    """The checkpoint directory layout every loader here expects."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    if segmenters is not None:
-        lung, heart = segmenters
-        lung.save_pretrained(out_dir / "segmenters" / "lung")
-        if heart is not None:
-            heart.save_pretrained(out_dir / "segmenters" / "heart")
-    return out_dir
-
-
 def build_tiny_checkpoint(
     out_dir: Path | str,
     train_reports: Iterable[str],
@@ -119,5 +113,5 @@ def build_tiny_checkpoint(
     model = build_tiny_model(
         tokenizer, image_size=image_size, text_positions=text_positions, seed=seed, **config_kwargs
     )
-    segmenters = build_tiny_segmenters(seed) if with_segmenters else None
+    segmenters = dict(zip(("lung", "heart"), build_tiny_segmenters(seed))) if with_segmenters else None
     return save_checkpoint(model, tokenizer, Path(out_dir), segmenters)

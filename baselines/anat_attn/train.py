@@ -11,33 +11,35 @@ Output directory::
     feature_cache/              encoder features + grid masks (unless feature_cache_dir is set)
 
 The loop itself (schedules, accumulation, clipping, evaluation, early stopping, checkpoints and
-exact resume) is the shared ``baselines.common.trainloop``; this module supplies LAnA's data,
+exact resume) is the shared ``baselines.common.trainloop``, and the splits (never the test split),
+run identity and loaders are ``baselines.common.session``'s; this module supplies LAnA's data,
 model set-up, masks and feature cache.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-from rrg_bench.errors import DataError, UsageError
 from rrg_bench.api.training import TrainRequest
 from rrg_bench.api.types import Study
 from rrg_bench.baselines.anat_attn.features import FeatureCache, ImageItem, build_feature_cache
-from rrg_bench.baselines.anat_attn.images import load_image
-from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, mask_source_for
+from rrg_bench.baselines.anat_attn.loading import bundled_segmenters, load_model, resolve_checkpoint, save_checkpoint
+from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, SegmenterMasks, mask_source_for
 from rrg_bench.baselines.anat_attn.presets import TrainRecipe, resolve_recipe
-from rrg_bench.baselines.common.collate import pad_token_ids
-from rrg_bench.baselines.common.trainloop import (EpochSampler, LossLog, TrainerState, make_optimizer, prepare_run_dir,
-                                        run_training, trained_checkpoint)
+from rrg_bench.baselines.common.collate import IGNORE_INDEX, pad_token_ids
+from rrg_bench.baselines.common.images import pixel_values
+from rrg_bench.baselines.common.session import TrainingSession
+from rrg_bench.baselines.common.trainloop import ModelIO
+from rrg_bench.errors import UsageError
 
-__all__ = ["train", "EpochSampler", "LossLog", "TrainerState", "Collator", "ReportDataset", "usable_studies"]
+__all__ = ["train", "Collator", "ReportDataset", "tokenize_reports"]
 
-IGNORE_INDEX = -100
 TRAINING_INFO = "anat_attn_training.json"
 
 
@@ -49,30 +51,7 @@ class Example:
     token_ids: tuple[int, ...]
 
 
-def usable_studies(studies: Sequence[Study]) -> tuple[list[Study], dict[str, int]]:
-    """Studies with a frontal image and a non-empty reference; the rest are counted, not hidden."""
-    kept, skipped = [], {"no_frontal_image": 0, "empty_reference": 0}
-    for study in studies:
-        if study.frontal_image is None:
-            skipped["no_frontal_image"] += 1
-        elif not study.reference.strip():
-            skipped["empty_reference"] += 1
-        else:
-            kept.append(study)
-    return kept, skipped
-
-
-def check_images_exist(studies: Sequence[Study], split: str) -> None:
-    missing = [s for s in studies if not Path(s.frontal_image).is_file()]
-    if missing:
-        first = ", ".join(f"{s.study_id} ({s.frontal_image})" for s in missing[:5])
-        raise DataError(
-            f"{len(missing)} {split} studies have no image file on disk, e.g. {first}. "
-            "Check --data-root (anat_attn trains on the frontal images)."
-        )
-
-
-def tokenize_reports(tokenizer, studies: Sequence[Study], max_text_tokens: int) -> list[Example]:
+def tokenize_reports(tokenizer: Any, studies: Sequence[Study], max_text_tokens: int) -> list[Example]:
     """report tokens + EOS, truncated to the text positions (a truncated report keeps no EOS)."""
     eos = tokenizer.eos_token_id
     out = []
@@ -85,7 +64,7 @@ def tokenize_reports(tokenizer, studies: Sequence[Study], max_text_tokens: int) 
 class ReportDataset(torch.utils.data.Dataset):
     """Rows of a split: token ids plus either cached features/masks or the image to encode."""
 
-    def __init__(self, examples: Sequence[Example], cache: FeatureCache | None, config) -> None:
+    def __init__(self, examples: Sequence[Example], cache: FeatureCache | None, config: Any) -> None:
         self.examples, self.cache, self.config = list(examples), cache, config
 
     def __len__(self) -> int:
@@ -100,10 +79,7 @@ class ReportDataset(torch.utils.data.Dataset):
             if mask is not None:
                 item["grid_masks"] = mask
         else:
-            c = self.config
-            item["pixel_values"] = load_image(
-                ex.image, c.image_size, c.image_mean, c.image_std, c.image_resample, ex.study_id
-            )
+            item["pixel_values"] = pixel_values(ex.image, self.config.image, ex.study_id)
         return item
 
 
@@ -124,11 +100,9 @@ class Collator:
 
 
 # ------------------------------------------------------------------ model setup
-def _initial_model(recipe: TrainRecipe, train_studies: Sequence[Study], resume_from: Path | None):
+def _initial_model(recipe: TrainRecipe, train_studies: Sequence[Study], resume_from: Path | None
+                   ) -> tuple[Any, Any, Path | None, Any]:
     """(model, tokenizer, directory with bundled ``segmenters/`` or None, fresh tiny segmenters or None)."""
-    from transformers import AutoTokenizer
-
-    from rrg_bench.baselines.anat_attn.checkpoints import resolve_checkpoint
     from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
     from rrg_bench.baselines.anat_attn.tiny import build_tiny_model, build_tiny_segmenters, train_tokenizer
 
@@ -139,15 +113,12 @@ def _initial_model(recipe: TrainRecipe, train_studies: Sequence[Study], resume_f
         mask_source=recipe.mask_source,
     )
     if resume_from is not None:
-        model_dir = resume_from / "model"
-        model = AnatAttnForReportGeneration.from_pretrained(model_dir)
-        bundled = model_dir if (model_dir / "segmenters").is_dir() else None
-        return model, AutoTokenizer.from_pretrained(model_dir), bundled, None
+        model, tokenizer = load_model(resume_from / "model")
+        return model, tokenizer, bundled_segmenters(resume_from / "model"), None
     if recipe.init_checkpoint:
         directory = resolve_checkpoint(recipe.init_checkpoint, recipe.init_revision, require_revision=False)
-        model = AnatAttnForReportGeneration.from_pretrained(directory, **mechanism)
-        bundled = directory if (directory / "segmenters").is_dir() else None
-        return model, AutoTokenizer.from_pretrained(directory), bundled, None
+        model, tokenizer = load_model(directory, **mechanism)
+        return model, tokenizer, bundled_segmenters(directory), None
     if recipe.tiny:
         tokenizer = train_tokenizer((s.reference for s in train_studies), vocab_size=recipe.tiny_vocab_size)
         model = build_tiny_model(
@@ -171,164 +142,85 @@ def _initial_model(recipe: TrainRecipe, train_studies: Sequence[Study], resume_f
     return model, tokenizer, None, None
 
 
-# ------------------------------------------------------------------ the loop
+def _save_fresh_segmenters(session: TrainingSession, segmenters: Any) -> Path:
+    """Tiny init: the random tiny segmenters, saved where ``masks=auto`` finds them."""
+    bundled = session.out / "tiny_segmenters"
+    if session.main:
+        for name, segmenter in zip(("lung", "heart"), segmenters):
+            segmenter.save_pretrained(bundled / "segmenters" / name)
+    session.accelerator.wait_for_everyone()
+    return bundled
+
+
+def _mask_provider(recipe: TrainRecipe, model: Any, bundled: Path | None, out: Path, device: str
+                   ) -> GridMaskProvider | None:
+    """The grid masks of every training image (cached under ``out/mask_cache``); None for mode=none."""
+    if not model.needs_masks:
+        return None
+    source = mask_source_for(recipe, mask_source=model.config.mask_source, bundled_dir=bundled, device=device)
+    if source is None:
+        raise UsageError(f"attention_mode={model.config.attention_mode} needs masks; masks=none gives none")
+    return GridMaskProvider(source, model.config.grid_size, cache_dir=out / "mask_cache")
+
+
+def _feature_cache(session: TrainingSession, model: Any, provider: GridMaskProvider | None, examples: list[Example],
+                   name: str) -> FeatureCache | None:
+    """Frozen-encoder features (and grid masks) of ``examples``, computed once and memory-mapped."""
+    recipe = session.recipe
+    if not recipe.feature_cache or not examples:
+        return None
+    accelerator = session.accelerator
+    items = [ImageItem(e.study_id, e.image) for e in examples]
+    return build_feature_cache(
+        model, items, provider, session.cache_root(recipe.feature_cache_dir),
+        batch_size=recipe.cache_batch_size, dtype=recipe.cache_dtype, device=accelerator.device,
+        process_index=accelerator.process_index, num_processes=accelerator.num_processes,
+        barrier=accelerator.wait_for_everyone, progress=session.request.progress and session.main,
+        desc=f"encoding {name} images",
+    )
+
+
+# ------------------------------------------------------------------ the run
 def train(request: TrainRequest) -> Path:
     """Train per preset + overrides; returns the checkpoint directory to evaluate (best by validation
     loss when a validation split was used, else the final weights)."""
-    from accelerate import Accelerator
-
     preset_name, recipe = resolve_recipe(request.preset, request.overrides)
-    out = Path(request.output_dir).expanduser().resolve()
-    on_gpu = request.device != "cpu" and torch.cuda.is_available()
-    mixed = "bf16" if (recipe.bf16 and on_gpu and torch.cuda.is_bf16_supported()) else "no"
-    accelerator = Accelerator(cpu=not on_gpu, mixed_precision=mixed)
-    main = accelerator.is_main_process
-    seed = request.seed
+    session = TrainingSession.open(request, preset_name, recipe, model="anat_attn", images="frontal")
+    resume_from = session.prepare()
 
-    # ---- data ----
-    train_all, skipped = usable_studies(request.dataset.studies(request.train_split))
-    if request.limit is not None:
-        train_all = train_all[: request.limit]
-    if not train_all:
-        raise DataError(f"{request.dataset.name}/{request.train_split}: no study with a frontal image and a report")
-    check_images_exist(train_all, request.train_split)
-    val_studies: list[Study] = []
-    if request.val_split and request.val_split in getattr(request.dataset, "splits", (request.val_split,)):
-        val_studies, _ = usable_studies(request.dataset.studies(request.val_split))
-        if recipe.val_limit is not None:
-            val_studies = val_studies[: recipe.val_limit]
-        check_images_exist(val_studies, request.val_split)
-
-    identity = {
-        "preset": preset_name,
-        "recipe": recipe.model_dump(mode="json"),
-        "dataset": request.dataset.name,
-        "train_split": request.train_split,
-        "val_split": request.val_split if val_studies else None,
-        "n_train": len(train_all),
-        "n_val": len(val_studies),
-        "seed": seed,
-        "num_processes": accelerator.num_processes,
-    }
-    resume_from = prepare_run_dir(out, identity, request.resume, accelerator)
-
-    # ---- model, tokenizer, masks ----
-    model, tokenizer, bundled, fresh_segmenters = _initial_model(recipe, train_all, resume_from)
-    segmenters_to_bundle = None
-    if fresh_segmenters is not None:  # tiny init: random tiny segmenters, saved where "auto" finds them
-        bundled = out / "tiny_segmenters"
-        if main:
-            for name, segmenter in zip(("lung", "heart"), fresh_segmenters):
-                segmenter.save_pretrained(bundled / "segmenters" / name)
-        accelerator.wait_for_everyone()
-    device = accelerator.device
+    model, tokenizer, bundled, fresh_segmenters = _initial_model(recipe, session.splits.train, resume_from)
+    if fresh_segmenters is not None:
+        bundled = _save_fresh_segmenters(session, fresh_segmenters)
+    device = session.accelerator.device
     model.to(device)
-    provider = None
-    if model.needs_masks:
-        source = mask_source_for(recipe, mask_source=model.config.mask_source, bundled_dir=bundled,
-                                 device=str(device))
-        if source is None:
-            raise UsageError(f"attention_mode={model.config.attention_mode} needs masks; masks=none gives none")
-        provider = GridMaskProvider(source, model.config.grid_size, cache_dir=out / "mask_cache")
-        if source.kind == "segmenter":
-            segmenters_to_bundle = source
+    provider = _mask_provider(recipe, model, bundled, session.out, str(device))
+    # segmenters computed the masks, so every saved model carries them (``masks=auto`` finds them)
+    carried = provider.source if provider is not None and isinstance(provider.source, SegmenterMasks) else None
 
     max_text = min(model.config.max_text_tokens, recipe.max_text_tokens or model.config.max_text_tokens)
-    train_examples = tokenize_reports(tokenizer, train_all, max_text)
-    val_examples = tokenize_reports(tokenizer, val_studies, max_text)
-
-    cache_root = Path(recipe.feature_cache_dir).expanduser() if recipe.feature_cache_dir else out / "feature_cache"
-    progress = request.progress and main
-
-    def split_cache(examples: list[Example], name: str) -> FeatureCache | None:
-        if not recipe.feature_cache or not examples:
-            return None
-        return build_feature_cache(
-            model,
-            [ImageItem(e.study_id, e.image) for e in examples],
-            provider,
-            cache_root,
-            batch_size=recipe.cache_batch_size,
-            dtype=recipe.cache_dtype,
-            device=device,
-            process_index=accelerator.process_index,
-            num_processes=accelerator.num_processes,
-            barrier=accelerator.wait_for_everyone,
-            progress=progress,
-            desc=f"encoding {name} images",
-        )
-
+    train_examples = tokenize_reports(tokenizer, session.splits.train, max_text)
+    val_examples = tokenize_reports(tokenizer, session.splits.val, max_text)
     started = time.perf_counter()
-    train_cache = split_cache(train_examples, request.train_split)
-    val_cache = split_cache(val_examples, request.val_split or "val")
+    train_cache = _feature_cache(session, model, provider, train_examples, request.train_split)
+    val_cache = _feature_cache(session, model, provider, val_examples, request.val_split or "val")
     cache_seconds = time.perf_counter() - started
 
     collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
-    sampler = EpochSampler(len(train_examples), seed, recipe.shuffle)
-    train_loader = torch.utils.data.DataLoader(
-        ReportDataset(train_examples, train_cache, model.config),
-        batch_size=recipe.batch_size,
-        sampler=sampler,
-        collate_fn=collate,
-        num_workers=recipe.num_workers,
-    )
-    val_loader = (
-        torch.utils.data.DataLoader(
-            ReportDataset(val_examples, val_cache, model.config),
-            batch_size=recipe.batch_size,
-            shuffle=False,
-            collate_fn=collate,
-            num_workers=recipe.num_workers,
-        )
-        if val_examples
-        else None
-    )
+    loaders = session.loaders(ReportDataset(train_examples, train_cache, model.config),
+                              ReportDataset(val_examples, val_cache, model.config), collate)
 
-    optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
+    def write_model(unwrapped: Any, directory: Path) -> None:
+        segmenters = {"lung": carried.lung, "heart": carried.heart} if carried is not None else None
+        save_checkpoint(unwrapped, tokenizer, directory, segmenters)
 
-    def write_model(unwrapped, directory: Path) -> None:
-        unwrapped.save_pretrained(directory)
-        tokenizer.save_pretrained(directory)
-        if segmenters_to_bundle is not None:
-            segmenters_to_bundle.lung.save_pretrained(directory / "segmenters" / "lung")
-            if segmenters_to_bundle.heart is not None:
-                segmenters_to_bundle.heart.save_pretrained(directory / "segmenters" / "heart")
-
-    def training_info(kind: str, state: TrainerState) -> dict[str, Any]:
-        masks = provider.fingerprint() if provider is not None else None
-        return {
-            "kind": kind,
-            "step": state.step,
-            "preset": preset_name,
-            "recipe": recipe.model_dump(mode="json"),
-            "dataset": request.dataset.name,
-            "train_split": request.train_split,
-            "best_val_loss": state.best_val_loss,
-            "masks": masks,
-            "skipped_studies": skipped,
-        }
-
-    run_training(
-        accelerator=accelerator,
-        model=model,
-        optimizer=optimizer,
-        train_loader=train_loader,
-        val_loader=val_loader,
-        settings=recipe,
-        out=out,
-        seed=seed,
-        resume_from=resume_from,
-        progress=progress,
-        compute_loss=lambda model_, unwrapped, batch: model_(**_model_inputs(batch, unwrapped, provider)).loss,
-        write_model=write_model,
-        training_info=training_info,
-        info_name=TRAINING_INFO,
-        start_fields={"preset": preset_name, "cache_seconds": cache_seconds},
-    )
-    return trained_checkpoint(out)
+    io = ModelIO(compute_loss=lambda model_, unwrapped, batch: model_(**_model_inputs(batch, unwrapped, provider)).loss,
+                 write_model=write_model, info_name=TRAINING_INFO,
+                 training_info=lambda kind, state: session.info(
+                     kind, state, masks=provider.fingerprint() if provider is not None else None))
+    return session.fit(model, loaders, io, start_fields={"preset": preset_name, "cache_seconds": cache_seconds})
 
 
-def _model_inputs(batch: dict[str, Any], model, provider: GridMaskProvider | None) -> dict[str, Any]:
+def _model_inputs(batch: dict[str, Any], model: Any, provider: GridMaskProvider | None) -> dict[str, Any]:
     """Batch -> forward kwargs; without the feature cache, encode images (and fetch masks) here."""
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "labels")}
     if "image_features" in batch:

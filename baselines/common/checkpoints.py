@@ -7,11 +7,15 @@ come with a revision: "main" moves, a commit id does not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
-from rrg_bench.errors import UsageError, WeightsUnavailable
+from rrg_bench.errors import UsageError
 from rrg_bench.hashing import sha256_tree
+
+if TYPE_CHECKING:
+    import torch
 
 #: files that describe weights and behaviour; training state (optimizer etc.) is not part of a model
 CHECKPOINT_PATTERNS = ("*.safetensors", "*.bin", "*.json", "*.txt", "*.model")
@@ -31,15 +35,10 @@ def resolve_checkpoint(ref: str, revision: str | None = None, *, require_revisio
         raise UsageError(f"checkpoint {ref!r}: no such directory (and it does not look like a hub id 'owner/name')")
     if require_revision and not revision:
         raise UsageError(f"checkpoint {ref!r} is a hub id: pin it with revision=<commit sha> for a reproducible run")
-    from huggingface_hub import snapshot_download
+    from rrg_bench.weights import hub_snapshot
 
-    try:
-        return Path(snapshot_download(ref, revision=revision))
-    except Exception as exc:  # offline, gated, unknown revision: all the user's to fix
-        raise WeightsUnavailable(
-            f"{model}: cannot fetch {ref}@{revision} from the Hugging Face Hub ({type(exc).__name__}: {exc}). "
-            "Download it where the Hub is reachable and pass checkpoint=<local directory>."
-        ) from None
+    return hub_snapshot(ref, revision, local_files_only=False, who=f"{model} checkpoint",
+                        fix="Download it where the Hub is reachable and pass checkpoint=<local directory>.")
 
 
 def checkpoint_sha256(directory: Path, patterns: Sequence[str] = CHECKPOINT_PATTERNS) -> str:
@@ -47,7 +46,7 @@ def checkpoint_sha256(directory: Path, patterns: Sequence[str] = CHECKPOINT_PATT
     return sha256_tree(Path(directory), tuple(patterns))
 
 
-def state_dict_sha256(module) -> str:
+def state_dict_sha256(module: torch.nn.Module) -> str:
     """Content hash of a module's weights (names, shapes, dtypes, bytes), device independent."""
     import hashlib
 

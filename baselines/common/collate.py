@@ -1,10 +1,14 @@
-"""Right-padding token id sequences into a batch, the same way for every trainer's collator."""
+"""Right-padding token id sequences into a batch, the same way for every trainer's collator, and the
+label value the loss skips (prompt, image and padding positions)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+
+#: label of positions without a target: ``torch.nn.functional.cross_entropy``'s default ``ignore_index``
+IGNORE_INDEX = -100
 
 
 def pad_token_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,13 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 #: array name -> (shape of one row, numpy dtype name)
 ArraySpec = Mapping[str, tuple[tuple[int, ...], str]]
+
+
+def images_sha256(items: Iterable[tuple[str, Path]]) -> str:
+    """Identity of an ordered list of (study id, image path): each file by path, size and mtime,
+    which is cheap for a million images and changes whenever a file is replaced."""
+    h = hashlib.sha256()
+    for study_id, path in items:
+        stat = Path(path).stat()
+        h.update(f"{study_id}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def cache_directory(cache_root: Path, identity: dict[str, Any]) -> Path:

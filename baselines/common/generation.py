@@ -1,7 +1,7 @@
 """What the checkpoint-based generators (anat_attn, am_mrg, s2d_align) share: a checkpoint resolved
 and content-hashed once (so the fingerprint is the same before and after ``setup``), the LLM
-decoding params with the checkpoint's dataset defaults, the images of a study, and turning
-generated token rows into reports.
+decoding params with the checkpoint's dataset defaults (and the per-dataset lengths a new LLM
+checkpoint records), the images of a study, and turning generated token rows into reports.
 
 Kept free of torch/transformers at import time: the registry imports generator modules for
 ``bench ls``.
@@ -17,6 +17,30 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rrg_bench.api.generator import Generator
 from rrg_bench.api.types import Study
+
+#: min/max new tokens per dataset family (AM-MRG's test scripts: MIMIC-CXR and CheXpert Plus 80/120,
+#: IU X-Ray 40/100); S2D-Align published none and uses the same
+NEW_TOKENS = {"iu_xray": (40, 100), "mimic_cxr": (80, 120), "chexpert_plus": (80, 120)}
+#: report token budget in training (AM-MRG's ``max_length``): 100, IU X-Ray 60
+MAX_REPORT_TOKENS = {"iu_xray": 60, "mimic_cxr": 100, "chexpert_plus": 100}
+
+
+def dataset_family(dataset: str) -> str:
+    """``iu_xray/r2gen`` -> ``iu_xray``; unknown families decode like MIMIC-CXR."""
+    family = dataset.split("/", 1)[0]
+    return family if family in NEW_TOKENS else "mimic_cxr"
+
+
+def report_lengths(dataset: str, recipe: Any) -> dict[str, int]:
+    """A new LLM checkpoint's ``max_report_tokens`` / ``min_new_tokens`` / ``max_new_tokens``: the
+    recipe's where set, else the dataset family's."""
+    family = dataset_family(dataset)
+    min_new, max_new = NEW_TOKENS[family]
+    return {
+        "max_report_tokens": recipe.max_report_tokens or MAX_REPORT_TOKENS[family],
+        "min_new_tokens": recipe.min_new_tokens if recipe.min_new_tokens is not None else min_new,
+        "max_new_tokens": recipe.max_new_tokens if recipe.max_new_tokens is not None else max_new,
+    }
 
 
 class LLMDecodingParams(BaseModel):
@@ -80,7 +104,7 @@ class CheckpointGenerator(Generator):
 
 def generation_images(study: Study, images: str) -> list[Path]:
     """The images a checkpoint reads for a study: every listed image (``images="all"``), else the frontal one."""
-    from rrg_bench.baselines.image_io import select_image
+    from rrg_bench.baselines.common.images import select_image
 
     if images == "all" and study.image_paths:
         return [Path(p) for p in study.image_paths]
@@ -89,13 +113,11 @@ def generation_images(study: Study, images: str) -> list[Path]:
 
 def batch_pixels(batch: Sequence[Study], images: str, image: Any) -> tuple[Any, list[int]]:
     """(pixel values of every image of every study, in order; number of images per study)."""
-    from rrg_bench.baselines.common.images import load_images
+    from rrg_bench.baselines.common.images import pixel_batch
 
     per_study = [generation_images(s, images) for s in batch]
     ids = [s.study_id for s, ps in zip(batch, per_study) for _ in ps]
-    pixels = load_images([p for ps in per_study for p in ps], image.size, image.mean, image.std, image.resample,
-                         ids)
-    return pixels, [len(ps) for ps in per_study]
+    return pixel_batch([p for ps in per_study for p in ps], image, ids), [len(ps) for ps in per_study]
 
 
 def decode_rows(tokenizer: Any, rows: Sequence[Sequence[int]], eos: int) -> list[tuple[str, int, bool]]:

@@ -1,7 +1,9 @@
-"""Named presets + type-checked ``--set key=value`` overrides -> a validated recipe, for every model.
+"""Named presets + type-checked ``--set key=value`` overrides -> a validated recipe, for every model,
+and the recipe fields every model's training run shares.
 
 One place so that every ``bench train --model M`` refuses unknown presets/options with the same
-"did you mean" hint and parses ``none``/lists/literals the same way.
+"did you mean" hint, parses ``none``/lists/literals the same way, and spells the loop's settings
+(optimiser, schedule, evaluation, checkpoints) with the same names.
 """
 
 from __future__ import annotations
@@ -11,13 +13,58 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from rrg_bench.errors import UsageError
 
 R = TypeVar("R", bound=BaseModel)
 
 _NONE_WORDS = {"none", "null", ""}
+
+
+class LoopRecipe(BaseModel):
+    """The fields ``baselines.common.trainloop`` and the data loaders read. Defaults are the LLM
+    models' (am_mrg, s2d_align); a model redefines a field to change its default."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    schedule: Literal["constant", "cosine"] = "cosine"
+    warmup_ratio: float = 0.0
+    batch_size: int = 2
+    grad_accum: int = 1
+    grad_clip: float | None = None
+    epochs: int = 10
+    max_batches_per_epoch: int | None = None
+    max_steps: int | None = None
+    shuffle: bool = True
+    bf16: bool = True
+    eval_every_steps: int = 0  # 0: after every epoch
+    val_limit: int | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
+    save_every_steps: int = 0  # 0: after every epoch
+    keep_checkpoints: int = 2
+    num_workers: int = 0
+
+
+class ImageTextRecipe(LoopRecipe):
+    """What the trainers of am_mrg and s2d_align add to the loop: which images of a study, random
+    tiny models, and how train reports are labelled. s2d_align labels nothing; its recipe keeps
+    ``labeler``/``uncertain`` (it began as am_mrg's) so that runs recorded before stay resumable."""
+
+    # -- labels (am_mrg: stage-1 targets, report-memory groups) --
+    labeler: Literal["auto", "chexbert", "chexpert_rules"] = "auto"
+    uncertain: Literal["positive", "negative"] = "positive"
+    #: "all": every image of a study (AM-MRG's authors); "frontal": the manifest's frontal view only
+    images: Literal["all", "frontal"] = "all"
+    #: random tiny models of the same classes (offline smoke runs and tests)
+    tiny: bool = False
+    tiny_image_size: int = 56
 
 
 def describe_annotation(annotation: Any) -> str:

@@ -1,13 +1,25 @@
 """Which studies a training run uses: train/val studies with an image and a report, their images on
-disk, and never the test split. Shared by the LLM-based trainers (am_mrg, s2d_align)."""
+disk, and never the test split — for training or for validation.
+
+Validation picks the checkpoint that is kept (``best/``) and stops training early, so a test split
+used there would leak into the model as surely as one trained on; both are refused with the option
+to change. Every trainer (anat_attn, am_mrg, s2d_align) goes through ``training_splits``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING
 
-from rrg_bench.errors import DataError, UsageError
 from rrg_bench.api.types import Study
+from rrg_bench.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from rrg_bench.api.training import TrainRequest
+
+TEST_SPLIT = "test"
 
 
 def study_images(study: Study, mode: str) -> tuple[Path, ...]:
@@ -17,7 +29,8 @@ def study_images(study: Study, mode: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in study.image_paths)
 
 
-def usable(studies: Sequence[Study], mode: str, split: str) -> tuple[list[Study], dict[str, int]]:
+def usable(studies: Sequence[Study], mode: str) -> tuple[list[Study], dict[str, int]]:
+    """Studies with an image (per ``mode``) and a non-empty reference; the rest are counted, not hidden."""
     kept, skipped = [], {"no_image": 0, "empty_reference": 0}
     for s in studies:
         if not study_images(s, mode):
@@ -37,22 +50,37 @@ def check_images_exist(studies: Sequence[Study], mode: str, split: str) -> None:
                         "(or train on fewer studies: --limit N, --set val_limit=N).")
 
 
-def training_splits(request: Any, recipe: Any, test_refusal: str) -> tuple[list[Study], list[Study], dict[str, int]]:
-    """(train studies, validation studies, skipped counts) of a ``TrainRequest``; ``recipe`` gives
-    ``images`` and ``val_limit``. ``test_refusal`` is the message when asked to train on test."""
-    if request.train_split == "test":
-        raise UsageError(test_refusal)
-    train, skipped = usable(request.dataset.studies(request.train_split), recipe.images, request.train_split)
+def refuse_test_splits(request: TrainRequest, model: str) -> None:
+    """``--train-split test`` and ``--val-split test`` are usage errors naming the option."""
+    for option, split in (("--train-split", request.train_split), ("--val-split", request.val_split)):
+        if split == TEST_SPLIT:
+            raise UsageError(f"{model} never uses the test split for training or validation: {option} test is "
+                             f"refused; choose {option} {'train' if option == '--train-split' else 'val'}")
+
+
+@dataclass(frozen=True)
+class TrainingSplits:
+    train: list[Study]
+    val: list[Study]
+    #: train studies left out, by reason ("no_image", "empty_reference")
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def training_splits(request: TrainRequest, *, model: str, images: str, val_limit: int | None) -> TrainingSplits:
+    """The train and validation studies of a ``TrainRequest``: ``images`` ("all" or "frontal") says
+    which images a study needs, ``val_limit`` caps the validation set. A validation split the
+    dataset does not have (or ``--val-split ''``) means no validation."""
+    refuse_test_splits(request, model)
+    train, skipped = usable(request.dataset.studies(request.train_split), images)
     if request.limit is not None:
         train = train[: request.limit]
     if not train:
         raise DataError(f"{request.dataset.name}/{request.train_split}: no study with an image and a report")
-    check_images_exist(train, recipe.images, request.train_split)
+    check_images_exist(train, images, request.train_split)
     val: list[Study] = []
-    if request.val_split and request.val_split != "test" and \
-            request.val_split in getattr(request.dataset, "splits", (request.val_split,)):
-        val, _ = usable(request.dataset.studies(request.val_split), recipe.images, request.val_split)
-        if recipe.val_limit is not None:
-            val = val[: recipe.val_limit]
-        check_images_exist(val, recipe.images, request.val_split)
-    return train, val, skipped
+    if request.val_split and request.val_split in getattr(request.dataset, "splits", (request.val_split,)):
+        val, _ = usable(request.dataset.studies(request.val_split), images)
+        if val_limit is not None:
+            val = val[:val_limit]
+        check_images_exist(val, images, request.val_split)
+    return TrainingSplits(train, val, skipped)

@@ -15,25 +15,24 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import torch
 
-from rrg_bench.hashing import derive_seed
-
 from rrg_bench.errors import UsageError
+from rrg_bench.hashing import derive_seed
 
 
 class LoopSettings(Protocol):
-    """The recipe fields the loop reads (a model's pydantic recipe provides them)."""
+    """The recipe fields the loop reads (``baselines.common.presets.LoopRecipe`` provides them)."""
 
     optimizer: str
     lr: float
@@ -94,6 +93,8 @@ def list_checkpoints(out: Path) -> list[Path]:
 
 
 class LossLog:
+    """``loss_log.jsonl``, written by the main process only; a resume drops lines after its step."""
+
     def __init__(self, path: Path, enabled: bool) -> None:
         self.path, self.enabled = path, enabled
 
@@ -109,7 +110,7 @@ class LossLog:
                 fh.write(json.dumps(record, sort_keys=True) + "\n")
 
 
-def prepare_run_dir(out: Path, identity: dict[str, Any], resume: bool, accelerator) -> Path | None:
+def prepare_run_dir(out: Path, identity: dict[str, Any], resume: bool, accelerator: Any) -> Path | None:
     """Check ``out`` against ``identity`` and return the checkpoint to resume from (or None).
 
     A resume must match the checkpointed run's identity exactly; a fresh start in a directory that
@@ -133,13 +134,13 @@ def prepare_run_dir(out: Path, identity: dict[str, Any], resume: bool, accelerat
     return resume_from
 
 
-def make_optimizer(settings: LoopSettings, params) -> torch.optim.Optimizer:
+def make_optimizer(settings: LoopSettings, params: Any) -> torch.optim.Optimizer:
     cls = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
     return cls(params, lr=settings.lr, weight_decay=settings.weight_decay,
                betas=(settings.adam_beta1, settings.adam_beta2))
 
 
-def make_scheduler(settings: LoopSettings, optimizer, total_steps: int):
+def make_scheduler(settings: LoopSettings, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
     from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
     warmup = int(round(settings.warmup_ratio * total_steps))
@@ -166,182 +167,225 @@ def save_model_dir(directory: Path, write: Callable[[Path], None], info: dict[st
     tmp.replace(directory)
 
 
+def forward_loss(keys: tuple[str, ...]) -> Callable[[torch.nn.Module, Any, dict[str, Any]], torch.Tensor]:
+    """``compute_loss`` for a model whose ``forward`` returns the loss: the batch's ``keys`` that are
+    present, as keyword arguments."""
+
+    def compute_loss(model: torch.nn.Module, unwrapped: Any, batch: dict[str, Any]) -> torch.Tensor:
+        return model(**{k: batch[k] for k in keys if k in batch})
+
+    return compute_loss
+
+
 def _token_weight(batch: dict[str, Any]) -> torch.Tensor:
     return batch["attention_mask"].sum()
 
 
-def run_training(
-    *,
-    accelerator,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    train_loader,
-    val_loader,
-    settings: LoopSettings,
-    out: Path,
-    seed: int,
-    resume_from: Path | None,
-    progress: bool,
-    compute_loss: Callable[[torch.nn.Module, Any, dict[str, Any]], torch.Tensor],
-    write_model: Callable[[Any, Path], None],
-    training_info: Callable[[str, TrainerState], dict[str, Any]],
-    info_name: str,
-    start_fields: dict[str, Any] | None = None,
-    eval_weight: Callable[[dict[str, Any]], torch.Tensor] = _token_weight,
-) -> TrainerState:
-    """Train to the end of the schedule (or early stop), saving checkpoints, ``best/`` and ``final/``.
+@dataclass
+class ModelIO:
+    """How the loop computes a model's loss and writes it (what differs between models).
 
     ``compute_loss(model, unwrapped, batch)`` returns the mean loss of a batch (``model`` is the
     prepared/wrapped one, ``unwrapped`` the plain module); ``write_model(unwrapped, directory)``
-    writes a loadable model into a fresh directory (main process only); validation loss is the
-    ``eval_weight``-weighted mean over the validation set (default: attended tokens)."""
-    main = accelerator.is_main_process
-    device = accelerator.device
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if val_loader is not None:
-        val_loader = accelerator.prepare(val_loader)
-    cap = settings.max_batches_per_epoch
-    per_process_cap = math.ceil(cap / accelerator.num_processes) if cap else None
-    batches_per_epoch = min(len(train_loader), per_process_cap) if per_process_cap else len(train_loader)
-    steps_per_epoch = math.ceil(batches_per_epoch / settings.grad_accum)
-    total_steps = steps_per_epoch * settings.epochs
-    if settings.max_steps is not None:
-        total_steps = min(total_steps, settings.max_steps)
-    scheduler = make_scheduler(settings, optimizer, total_steps)
-    accelerator.register_for_checkpointing(scheduler)
+    writes a loadable model into a fresh directory (main process only), next to ``info_name``
+    holding ``training_info(kind, state)``; validation loss is the ``eval_weight``-weighted mean
+    over the validation set (default: attended tokens)."""
 
-    state = TrainerState()
-    log = LossLog(out / "loss_log.jsonl", main)
-    if resume_from is not None:
-        accelerator.load_state(str(resume_from / "accelerate"))
-        state = TrainerState(**json.loads((resume_from / "trainer_state.json").read_text()))
-        log.truncate_after(state.step)
-        log.write(event="resume", step=state.step, checkpoint=resume_from.name)
-    else:
-        log.write(event="start", step=0, total_steps=total_steps, **(start_fields or {}))
+    compute_loss: Callable[[torch.nn.Module, Any, dict[str, Any]], torch.Tensor]
+    write_model: Callable[[Any, Path], None]
+    training_info: Callable[[str, TrainerState], dict[str, Any]]
+    info_name: str
+    eval_weight: Callable[[dict[str, Any]], torch.Tensor] = _token_weight
 
-    unwrapped = accelerator.unwrap_model(model)
 
-    def evaluate() -> float | None:
-        if val_loader is None:
+class _Loop:
+    """One training run's moving parts, so each step of the loop is a small method."""
+
+    def __init__(self, accelerator: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Any,
+                 val_loader: Any, settings: LoopSettings, out: Path, seed: int, io: ModelIO) -> None:
+        self.accelerator, self.settings, self.out, self.seed, self.io = accelerator, settings, out, seed, io
+        self.main = accelerator.is_main_process
+        self.model, self.optimizer, self.train_loader = accelerator.prepare(model, optimizer, train_loader)
+        self.val_loader = accelerator.prepare(val_loader) if val_loader is not None else None
+        cap = settings.max_batches_per_epoch
+        per_process_cap = math.ceil(cap / accelerator.num_processes) if cap else None
+        n = len(self.train_loader)
+        self.batches_per_epoch = min(n, per_process_cap) if per_process_cap else n
+        steps_per_epoch = math.ceil(self.batches_per_epoch / settings.grad_accum)
+        self.total_steps = steps_per_epoch * settings.epochs
+        if settings.max_steps is not None:
+            self.total_steps = min(self.total_steps, settings.max_steps)
+        self.scheduler = make_scheduler(settings, self.optimizer, self.total_steps)
+        accelerator.register_for_checkpointing(self.scheduler)
+        self.state = TrainerState()
+        self.log = LossLog(out / "loss_log.jsonl", self.main)
+        self.unwrapped = accelerator.unwrap_model(self.model)
+
+    def begin(self, resume_from: Path | None, start_fields: dict[str, Any] | None) -> None:
+        if resume_from is not None:
+            self.accelerator.load_state(str(resume_from / "accelerate"))
+            self.state = TrainerState(**json.loads((resume_from / "trainer_state.json").read_text()))
+            self.log.truncate_after(self.state.step)
+            self.log.write(event="resume", step=self.state.step, checkpoint=resume_from.name)
+        else:
+            self.log.write(event="start", step=0, total_steps=self.total_steps, **(start_fields or {}))
+
+    def evaluate(self) -> float | None:
+        if self.val_loader is None:
             return None
-        model.eval()
+        device = self.accelerator.device
+        self.model.eval()
         total = torch.zeros(2, dtype=torch.float64, device=device)
         with torch.no_grad():
-            for batch in val_loader:
-                loss = compute_loss(model, unwrapped, batch)
-                weight = eval_weight(batch)
+            for batch in self.val_loader:
+                loss = self.io.compute_loss(self.model, self.unwrapped, batch)
+                weight = self.io.eval_weight(batch)
                 total += torch.stack([loss.double() * weight, torch.as_tensor(weight, device=device).double()])
-        total = accelerator.reduce(total, reduction="sum")
-        model.train()
+        total = self.accelerator.reduce(total, reduction="sum")
+        self.model.train()
         return float(total[0] / total[1].clamp_min(1))
 
-    def save_model(directory: Path, kind: str) -> None:
-        save_model_dir(directory, lambda tmp: write_model(unwrapped, tmp), training_info(kind, state), info_name)
+    def save_model(self, directory: Path, kind: str) -> None:
+        info = self.io.training_info(kind, self.state)
+        save_model_dir(directory, lambda tmp: self.io.write_model(self.unwrapped, tmp), info, self.io.info_name)
 
-    def save_checkpoint() -> None:
+    def save_checkpoint(self) -> None:
+        accelerator, main = self.accelerator, self.main
         accelerator.wait_for_everyone()
-        final = out / "checkpoints" / f"step-{state.step:08d}"
+        final = self.out / "checkpoints" / f"step-{self.state.step:08d}"
         tmp = final.with_name(final.name + ".tmp")
         if main and tmp.exists():
             shutil.rmtree(tmp)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp / "accelerate"))
         if main:
-            save_model(tmp / "model", "checkpoint")
-            (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=1))
+            self.save_model(tmp / "model", "checkpoint")
+            (tmp / "trainer_state.json").write_text(json.dumps(asdict(self.state), indent=1))
             if final.exists():
                 shutil.rmtree(final)
             tmp.replace(final)
-            for old in list_checkpoints(out)[: -settings.keep_checkpoints]:
+            for old in list_checkpoints(self.out)[: -self.settings.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
         accelerator.wait_for_everyone()
 
-    def after_eval(val_loss: float | None) -> None:
+    def after_eval(self, val_loss: float | None) -> None:
         if val_loss is None:
             return
-        improved = state.best_val_loss is None or val_loss < state.best_val_loss - settings.min_delta
-        if improved:
+        state, settings = self.state, self.settings
+        if state.best_val_loss is None or val_loss < state.best_val_loss - settings.min_delta:
             state.best_val_loss, state.best_step, state.bad_evals = val_loss, state.step, 0
-            if main:
-                save_model(out / "best", "best")
+            if self.main:
+                self.save_model(self.out / "best", "best")
         else:
             state.bad_evals += 1
             if settings.patience is not None and state.bad_evals >= settings.patience:
                 state.stopped_early = True
         state.last_eval_step = state.step
-        log.write(event="eval", step=state.step, val_loss=val_loss, best_val_loss=state.best_val_loss)
+        self.log.write(event="eval", step=state.step, val_loss=val_loss, best_val_loss=state.best_val_loss)
 
-    model.train()
-    rank = accelerator.process_index
-    while not (state.finished or state.stopped_early) and state.epoch < settings.epochs and state.step < total_steps:
-        epoch = state.epoch
-        epoch_started = time.perf_counter()
-        train_loader.set_epoch(epoch)
-        start = state.batch_in_epoch
-        loader = accelerator.skip_first_batches(train_loader, start) if start else train_loader
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+    def optimizer_step(self, micro_losses: list[torch.Tensor], epoch: int, index: int) -> float:
+        """Clip, step, schedule; one log line; returns the step's loss (mean over micro-batches and ranks)."""
+        if self.settings.grad_clip is not None:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        step_loss = self.accelerator.reduce(torch.stack(micro_losses).mean(), reduction="mean").item()
+        self.state.step += 1
+        self.state.batch_in_epoch = index + 1
+        self.log.write(event="step", step=self.state.step, epoch=epoch, loss=step_loss,
+                       lr=self.scheduler.get_last_lr()[0])
+        return step_loss
 
-            bar = tqdm(total=batches_per_epoch, initial=start, desc=f"epoch {epoch + 1}/{settings.epochs}", unit="batch")
-        micro_losses = []
+    def after_step(self) -> bool:
+        """Step-based evaluation and checkpoints; True when the run has reached its end."""
+        settings, state = self.settings, self.state
+        if settings.eval_every_steps and state.step % settings.eval_every_steps == 0:
+            self.after_eval(self.evaluate())
+        at_end = state.step >= self.total_steps or state.stopped_early
+        if settings.save_every_steps and state.step % settings.save_every_steps == 0 and not at_end:
+            self.save_checkpoint()
+        return at_end
+
+    def train_epoch(self, epoch: int, bar: Any) -> None:
+        settings, accelerator = self.settings, self.accelerator
+        start = self.state.batch_in_epoch
+        loader = accelerator.skip_first_batches(self.train_loader, start) if start else self.train_loader
+        micro_losses: list[torch.Tensor] = []
         for index, batch in enumerate(loader, start=start):
-            if index >= batches_per_epoch:
+            if index >= self.batches_per_epoch:
                 break
             group_start = index - index % settings.grad_accum
-            group_size = min(settings.grad_accum, batches_per_epoch - group_start)
+            group_size = min(settings.grad_accum, self.batches_per_epoch - group_start)
             last_micro = index == group_start + group_size - 1
-            torch.manual_seed(derive_seed(seed, "dropout", epoch, index, rank))
-            with nullcontext() if last_micro else accelerator.no_sync(model):
-                loss = compute_loss(model, unwrapped, batch)
+            torch.manual_seed(derive_seed(self.seed, "dropout", epoch, index, accelerator.process_index))
+            with nullcontext() if last_micro else accelerator.no_sync(self.model):
+                loss = self.io.compute_loss(self.model, self.unwrapped, batch)
                 accelerator.backward(loss / group_size)
             micro_losses.append(loss.detach())
             if bar is not None:
                 bar.update(1)
             if not last_micro:
                 continue
-            if settings.grad_clip is not None:
-                accelerator.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = accelerator.reduce(torch.stack(micro_losses).mean(), reduction="mean").item()
+            step_loss = self.optimizer_step(micro_losses, epoch, index)
             micro_losses = []
-            state.step += 1
-            state.batch_in_epoch = index + 1
-            log.write(event="step", step=state.step, epoch=epoch, loss=step_loss, lr=scheduler.get_last_lr()[0])
             if bar is not None:
-                bar.set_postfix(loss=f"{step_loss:.3f}", step=state.step)
-            if settings.eval_every_steps and state.step % settings.eval_every_steps == 0:
-                after_eval(evaluate())
-            at_end = state.step >= total_steps or state.stopped_early
-            if settings.save_every_steps and state.step % settings.save_every_steps == 0 and not at_end:
-                save_checkpoint()
-            if at_end:
+                bar.set_postfix(loss=f"{step_loss:.3f}", step=self.state.step)
+            if self.after_step():
                 break
+
+    def run_epoch(self, progress: bool) -> None:
+        settings, state = self.settings, self.state
+        epoch = state.epoch
+        epoch_started = time.perf_counter()
+        self.train_loader.set_epoch(epoch)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.batches_per_epoch, initial=state.batch_in_epoch,
+                       desc=f"epoch {epoch + 1}/{settings.epochs}", unit="batch")
+        self.train_epoch(epoch, bar)
         if bar is not None:
             bar.close()
-        epoch_done = state.batch_in_epoch >= batches_per_epoch
+        epoch_done = state.batch_in_epoch >= self.batches_per_epoch
         if epoch_done:
             state.epoch, state.batch_in_epoch = epoch + 1, 0
-        log.write(
-            event="epoch", step=state.step, epoch=epoch, seconds=time.perf_counter() - epoch_started,
-            complete=epoch_done,
-        )
+        self.log.write(event="epoch", step=state.step, epoch=epoch, seconds=time.perf_counter() - epoch_started,
+                       complete=epoch_done)
         if epoch_done and not settings.eval_every_steps:
-            after_eval(evaluate())
-        if state.step >= total_steps or state.epoch >= settings.epochs:
+            self.after_eval(self.evaluate())
+        if state.step >= self.total_steps or state.epoch >= settings.epochs:
             state.finished = True
         if epoch_done and not settings.save_every_steps and not (state.finished or state.stopped_early):
-            save_checkpoint()
+            self.save_checkpoint()
 
-    state.finished = True
-    if val_loader is not None and state.last_eval_step != state.step:
-        after_eval(evaluate())
-    save_checkpoint()
-    if main:
-        save_model(out / "final", "final")
-        log.write(event="end", step=state.step, best_val_loss=state.best_val_loss, stopped_early=state.stopped_early)
-    accelerator.wait_for_everyone()
-    return state
+    def running(self) -> bool:
+        state = self.state
+        return (not (state.finished or state.stopped_early) and state.epoch < self.settings.epochs
+                and state.step < self.total_steps)
+
+    def finish(self) -> None:
+        state = self.state
+        state.finished = True
+        if self.val_loader is not None and state.last_eval_step != state.step:
+            self.after_eval(self.evaluate())
+        self.save_checkpoint()
+        if self.main:
+            self.save_model(self.out / "final", "final")
+            self.log.write(event="end", step=state.step, best_val_loss=state.best_val_loss,
+                           stopped_early=state.stopped_early)
+        self.accelerator.wait_for_everyone()
+
+
+def run_training(*, accelerator: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Any,
+                 val_loader: Any, settings: LoopSettings, out: Path, seed: int, resume_from: Path | None,
+                 progress: bool, io: ModelIO, start_fields: dict[str, Any] | None = None) -> TrainerState:
+    """Train to the end of the schedule (or early stop), saving checkpoints, ``best/`` and ``final/``."""
+    loop = _Loop(accelerator, model, optimizer, train_loader, val_loader, settings, out, seed, io)
+    loop.begin(resume_from, start_fields)
+    loop.model.train()
+    while loop.running():
+        loop.run_epoch(progress)
+    loop.finish()
+    return loop.state

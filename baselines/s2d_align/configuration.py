@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rrg_bench.baselines.am_mrg.configuration import ImageConfig
+from rrg_bench.baselines.common.vision import ImageConfig
 
 IMAGE_PLACEHOLDER = "<ImageHere>"
 #: LLaVA/MiniGPT-4-style chat wrapper around the visual tokens (same wrapper as am_mrg's prompt)
@@ -28,15 +28,6 @@ ASSISTANT = "\nAssistant:"
 KEY_PHRASES_MARKER = "Key phrases:"
 REPORT_MARKER = "Report:"
 NO_PHRASES = "none"
-
-#: min/max new tokens per dataset family (as am_mrg: the authors of S2D-Align did not publish theirs)
-NEW_TOKENS = {"iu_xray": (40, 100), "mimic_cxr": (80, 120), "chexpert_plus": (80, 120)}
-MAX_REPORT_TOKENS = {"iu_xray": 60, "mimic_cxr": 100, "chexpert_plus": 100}
-
-
-def dataset_family(dataset: str) -> str:
-    family = dataset.split("/", 1)[0]
-    return family if family in NEW_TOKENS else "mimic_cxr"
 
 
 class MemoryConfig(BaseModel):

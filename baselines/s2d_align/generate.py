@@ -14,10 +14,15 @@ from typing import Any
 
 from pydantic import Field
 
-from rrg_bench.baselines.common.generation import (CheckpointGenerator, LLMDecodingParams, batch_pixels, decode_rows,
-                                         llm_decoding)
 from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.api.types import Generation, Study
+from rrg_bench.baselines.common.generation import (
+    CheckpointGenerator,
+    LLMDecodingParams,
+    batch_pixels,
+    decode_rows,
+    llm_decoding,
+)
 
 
 class S2DAlignParams(LLMDecodingParams):
@@ -58,12 +63,8 @@ class S2DAlignGenerator(CheckpointGenerator):
     def generate(self, batch: Sequence[Study], seeds: Sequence[int]) -> list[Generation]:
         import torch
 
-        from rrg_bench.baselines.s2d_align.configuration import (
-            KEY_PHRASES_MARKER,
-            REPORT_MARKER,
-            report_from_output,
-        )
-        from rrg_bench.baselines.s2d_align.train import reference_tails
+        from rrg_bench.baselines.s2d_align.configuration import KEY_PHRASES_MARKER, REPORT_MARKER, report_from_output
+        from rrg_bench.baselines.s2d_align.references import reference_tails
 
         if self._model is None:
             raise RuntimeError("S2DAlignGenerator.generate called before setup")

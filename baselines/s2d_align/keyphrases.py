@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from rrg_bench.errors import BenchError
-from rrg_bench.metrics.labels import NEGATIVE
+from rrg_bench.metrics.common.labels import NEGATIVE
 
 Source = Literal["auto", "radgraph", "chexpert_rules"]
 Polarity = Literal["all", "present"]
@@ -31,7 +31,7 @@ def _dedupe(phrases: Sequence[str]) -> list[str]:
 
 def rules_phrases(report: str, polarity: Polarity = "all") -> list[str]:
     """CheXpert-rules mentions of ``report`` (lower-cased spans of its own text), in order."""
-    from rrg_bench.metrics.chexpert_rules import label_mentions
+    from rrg_bench.metrics.chexpert_rules.labeler import label_mentions
 
     return _dedupe([m.text for m in label_mentions(report) if polarity == "all" or m.code != NEGATIVE])
 
@@ -44,7 +44,7 @@ def radgraph_phrases(annotation: dict, polarity: Polarity = "all") -> list[str]:
 
 
 def radgraph_available(model_dir: str | None = None) -> bool:
-    from rrg_bench.metrics.radgraph import locate_model
+    from rrg_bench.metrics.radgraph.adapter import locate_model
 
     try:
         locate_model(RADGRAPH_MODEL, model_dir)
@@ -60,7 +60,7 @@ def extract_key_phrases(reports: Sequence[str], source: Source = "auto", polarit
     use_radgraph = source == "radgraph" or (source == "auto" and radgraph_available(radgraph_dir))
     if not use_radgraph:
         return [rules_phrases(r, polarity) for r in reports], "chexpert_rules"
-    from rrg_bench.metrics.radgraph import RadGraphAnnotator, locate_model
+    from rrg_bench.metrics.radgraph.adapter import RadGraphAnnotator, locate_model
 
     annotator = RadGraphAnnotator(locate_model(RADGRAPH_MODEL, radgraph_dir))
     annotations = annotator.annotate(list(reports))

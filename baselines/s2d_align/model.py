@@ -6,25 +6,25 @@ placed in ``Human: <Img>[visual]</Img> [references] instruction \\nAssistant:`` 
 (references), so sequences are left-padded with explicit position ids, the same layout
 ``generate`` uses: a study's output does not depend on its batch mates. The memory bank is a
 parameter of ``MemoryAdapter`` and travels in ``model.safetensors`` from stage to stage.
-The encoder builder, LoRA wrapper and checkpoint writer are am_mrg's (``baselines.am_mrg.model``).
+The encoder builder, image averaging and checkpoint format are the shared ``baselines.common.mllm``
+(also am_mrg's).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
-from rrg_bench.baselines.am_mrg.model import AMMRG, IGNORE_INDEX, build_vision_encoder
+from rrg_bench.baselines.common.collate import IGNORE_INDEX
+from rrg_bench.baselines.common.mllm import ImagePrefixLLM
+from rrg_bench.baselines.common.vision import build_vision_encoder
 from rrg_bench.baselines.s2d_align.configuration import PROMPT_HEAD, MemoryConfig, S2DAlignConfig
 
-WEIGHTS = "model.safetensors"
 BANK_KEY = "memory_adapter.bank"
 
 
@@ -59,11 +59,7 @@ def build_projector(kind: str, width: int, d_llm: int) -> nn.Module:
     return nn.Sequential(nn.Linear(width, d_llm), nn.GELU(), nn.Linear(d_llm, d_llm))
 
 
-class S2DAlign(nn.Module):
-    # am_mrg's persistence: config.json, non-LLM weights, tokenizer, lora/, bundled llm/
-    own_state_dict = AMMRG.own_state_dict
-    save = AMMRG.save
-
+class S2DAlign(ImagePrefixLLM):
     def __init__(self, config: S2DAlignConfig, llm: nn.Module) -> None:
         super().__init__()
         self.config = config
@@ -91,7 +87,7 @@ class S2DAlign(nn.Module):
             self.llm.eval()
         return self
 
-    def set_tokenizer(self, tokenizer) -> None:
+    def set_tokenizer(self, tokenizer: Any) -> None:
         self._tokenizer = tokenizer
         self.bos_id = tokenizer.bos_token_id
         self.eos_id = tokenizer.eos_token_id
@@ -105,14 +101,6 @@ class S2DAlign(nn.Module):
         return next(self.projector.parameters()).device
 
     # ---- image side ----
-    def encode_images(self, pixel_values: torch.Tensor, image_counts: Sequence[int] | None = None) -> torch.Tensor:
-        """(N_images, 3, S, S) -> (B, T, D_v); a study's images' token sequences are averaged."""
-        dtype = next(self.vision_encoder.parameters()).dtype
-        tokens = self.vision_encoder(pixel_values=pixel_values.to(dtype)).last_hidden_state
-        if image_counts is None:
-            return tokens
-        return torch.stack([chunk.mean(dim=0) for chunk in torch.split(tokens, [int(c) for c in image_counts])])
-
     def visual_tokens(self, features: torch.Tensor) -> torch.Tensor:
         """Encoder tokens -> projector -> memory adapter: the LLM-space visual prefix."""
         weight = next(self.projector.parameters())
@@ -181,13 +169,3 @@ class S2DAlign(nn.Module):
     @torch.no_grad()
     def keyphrase_scores(self, features: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.keyphrase_head(self.visual_tokens(features).mean(dim=1).float()))
-
-    def load_own_weights(self, directory: Path, allow_missing: Sequence[str] = ()) -> None:
-        """Load ``model.safetensors``; ``allow_missing`` prefixes may be absent (a new stage-3 head)."""
-        state = load_file(str(Path(directory) / WEIGHTS))
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("llm.") and not k.startswith(tuple(allow_missing))]
-        unexpected = [k for k in unexpected if not k.startswith(tuple(allow_missing))]
-        if missing or unexpected:
-            raise ValueError(f"s2d_align weights in {directory} do not match the config: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from rrg_bench.baselines.am_mrg.presets import LoopRecipe
-from rrg_bench.baselines.common.presets import resolve_preset
+from rrg_bench.baselines.common.presets import ImageTextRecipe, resolve_preset
 from rrg_bench.errors import UsageError
 
 #: our choice of backbone (the paper's is unknown): LLaVA-1.5's vision tower and a 7B chat LLM
@@ -21,7 +20,7 @@ DEFAULT_VISION = "openai/clip-vit-large-patch14-336"
 DEFAULT_LLM = "lmsys/vicuna-7b-v1.5"
 
 
-class S2DRecipe(LoopRecipe):
+class S2DRecipe(ImageTextRecipe):
     #: previous stage's checkpoint directory (required for --stage 2 and 3)
     init: str = ""
     images: Literal["all", "frontal"] = "frontal"

@@ -1,9 +1,11 @@
-"""Stage 2's instance-level guidance: top-k train reports retrieved by image-embedding similarity.
+"""Stage 2's instance-level guidance: top-k train reports retrieved by image-embedding similarity,
+and the prompt text that carries them.
 
-The index *is* knn_image's (``baselines.retrieval.KnnImage``: its encoders, embedding cache, L2
-normalisation and train-split index); this module only asks it for the k best neighbours instead of
-one voted report. Two guarantees, tested: the index holds studies of the train split only (and
-never the test split), and a study is never its own reference.
+The index *is* knn_image's: this module builds the registered ``knn_image`` generator
+(``baselines.knn_image.generate.KnnImage``) and asks its public ``neighbours`` for the k best
+neighbours instead of one voted report, so encoders, embedding cache, L2 normalisation and the
+train-split index are the same. Two guarantees, tested: the index holds studies of the train split
+only (and never the test split), and a study is never its own reference.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rrg_bench.baselines.retrieval import KnnImage
-from rrg_bench.errors import DataError, UsageError
 from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.api.types import Study
+from rrg_bench.baselines.knn_image.generate import KnnImage
+from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig, instruction_text
+from rrg_bench.errors import DataError, UsageError
 
 INDEX_FILE = "reference_index.json"
 
@@ -81,3 +84,16 @@ class ReferenceIndex:
         fp = self._knn.fingerprint()
         return {"split": self.split, "encoder": fp.get("encoder_identity"), "train_index": fp.get("train_index"),
                 "selection": "top-k cosine similarity, ties -> earlier train study; the query itself excluded"}
+
+
+def clip_text(tokenizer: Any, text: str, max_tokens: int) -> str:
+    """``text`` cut to its first ``max_tokens`` tokens (a reference report's prompt budget)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return text if len(ids) <= max_tokens else tokenizer.decode(ids[:max_tokens]).strip()
+
+
+def reference_tails(config: S2DAlignConfig, tokenizer: Any, neighbours: Sequence[Sequence[tuple[str, str]]]
+                    ) -> list[str]:
+    """The prompt text after the visual tokens for each study, given its retrieved (id, report) pairs."""
+    return [instruction_text(config, [clip_text(tokenizer, r, config.max_reference_tokens) for _, r in refs])
+            for refs in neighbours]

@@ -21,56 +21,25 @@ from typing import Any
 
 import torch
 
-from rrg_bench.baselines.common.image_config import ImageConfig, image_config_for
-from rrg_bench.baselines.common.splits import study_images, training_splits
-from rrg_bench.baselines.common.images import load_images
-from rrg_bench.baselines.common.trainloop import (
-    EpochSampler,
-    TrainerState,
-    make_optimizer,
-    prepare_run_dir,
-    run_training,
-    trained_checkpoint,
-)
-from rrg_bench.baselines.s2d_align.configuration import (
-    MAX_REPORT_TOKENS,
-    NEW_TOKENS,
-    MemoryConfig,
-    S2DAlignConfig,
-    dataset_family,
-    instruction_text,
-    target_text,
-)
-from rrg_bench.baselines.s2d_align.keyphrases import (
-    extract_key_phrases,
-    multi_hot,
-    phrase_vocabulary,
-)
-from rrg_bench.baselines.s2d_align.model import BANK_KEY, S2DAlign, bank_sha256
-from rrg_bench.baselines.s2d_align.presets import S2DRecipe, resolve_recipe
-from rrg_bench.errors import UsageError
 from rrg_bench.api.training import TrainRequest
 from rrg_bench.api.types import Study
+from rrg_bench.baselines.common.generation import report_lengths
+from rrg_bench.baselines.common.images import pixel_batch
+from rrg_bench.baselines.common.session import TrainingSession
+from rrg_bench.baselines.common.splits import study_images
+from rrg_bench.baselines.common.trainloop import ModelIO, forward_loss
+from rrg_bench.baselines.common.vision import ImageConfig
+from rrg_bench.baselines.s2d_align.configuration import MemoryConfig, S2DAlignConfig, target_text
+from rrg_bench.baselines.s2d_align.keyphrases import extract_key_phrases, multi_hot, phrase_vocabulary
+from rrg_bench.baselines.s2d_align.model import BANK_KEY, S2DAlign, bank_sha256
+from rrg_bench.baselines.s2d_align.presets import S2DRecipe, resolve_recipe
+from rrg_bench.baselines.s2d_align.references import reference_tails
+from rrg_bench.errors import UsageError
 
 TRAINING_INFO = "s2d_align_training.json"
 
 
 # ------------------------------------------------------------------ data
-_TEST_REFUSAL = "s2d_align never trains (or retrieves references) on the test split; use --train-split train"
-
-
-def clip_text(tokenizer, text: str, max_tokens: int) -> str:
-    """``text`` cut to its first ``max_tokens`` tokens (a reference report's prompt budget)."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return text if len(ids) <= max_tokens else tokenizer.decode(ids[:max_tokens]).strip()
-
-
-def reference_tails(config: S2DAlignConfig, tokenizer, neighbours: Sequence[Sequence[tuple[str, str]]]) -> list[str]:
-    """The prompt text after the visual tokens for each study, given its retrieved (id, report) pairs."""
-    return [instruction_text(config, [clip_text(tokenizer, r, config.max_reference_tokens) for _, r in refs])
-            for refs in neighbours]
-
-
 @dataclass(frozen=True)
 class Example:
     study_id: str
@@ -90,9 +59,9 @@ class Examples(torch.utils.data.Dataset):
         return len(self.examples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        ex, c = self.examples[index], self.image
+        ex = self.examples[index]
         return {"tail": ex.tail, "target": ex.target, "phrases": ex.phrases,
-                "pixel_values": load_images(ex.images, c.size, c.mean, c.std, c.resample, [ex.study_id] * len(ex.images))}
+                "pixel_values": pixel_batch(ex.images, self.image, [ex.study_id] * len(ex.images))}
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,7 +74,8 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-def build_examples(config: S2DAlignConfig, tokenizer, studies: Sequence[Study], neighbours, phrases) -> list[Example]:
+def build_examples(config: S2DAlignConfig, tokenizer: Any, studies: Sequence[Study],
+                   neighbours: Sequence[Sequence[tuple[str, str]]], phrases: Sequence[Sequence[str]]) -> list[Example]:
     tails = reference_tails(config, tokenizer, neighbours)
     out = []
     for s, tail, refs, ps in zip(studies, tails, neighbours, phrases):
@@ -136,62 +106,55 @@ def trained_state_sha256(model: S2DAlign) -> str:
 
 
 def _fresh_model(request: TrainRequest, recipe: S2DRecipe, train: list[Study]) -> tuple[S2DAlign, Any, bool]:
-    from rrg_bench.baselines.common.llm import llm_sha256, load_llm
-    from rrg_bench.baselines.am_mrg.model import apply_lora, torch_dtype
+    from rrg_bench.baselines.common.mllm import apply_recipe_lora, recipe_llm
 
-    family = dataset_family(request.dataset.name)
-    min_new, max_new = NEW_TOKENS[family]
-    common = dict(
+    fields = dict(
         projector=recipe.projector, images=recipe.images, llm_dtype=recipe.llm_dtype, lora=recipe.lora,
         memory=MemoryConfig(slots=recipe.memory_slots, heads=recipe.memory_heads, output=recipe.memory_output,
                             trainable=recipe.memory_trainable),
-        max_report_tokens=recipe.max_report_tokens or MAX_REPORT_TOKENS[family],
-        min_new_tokens=recipe.min_new_tokens if recipe.min_new_tokens is not None else min_new,
-        max_new_tokens=recipe.max_new_tokens if recipe.max_new_tokens is not None else max_new,
+        **report_lengths(request.dataset.name, recipe),
     )
     torch.manual_seed(request.seed)
-    pretrained = None
-    if recipe.tiny:
-        from rrg_bench.baselines.s2d_align.tiny import (
-            build_tiny_llm,
-            tiny_vision_config,
-            train_tokenizer,
-        )
 
-        tokenizer = train_tokenizer((s.reference for s in train), recipe.tiny_vocab_size)
-        llm = build_tiny_llm(tokenizer, request.seed)
-        config = S2DAlignConfig(vision_config=tiny_vision_config(recipe.tiny_image_size),
-                                image=ImageConfig(size=recipe.tiny_image_size), llm="llm", **common)
-        bundle = True
-    else:
-        from transformers import AutoModel, AutoTokenizer
+    def tiny_tokenizer() -> Any:
+        from rrg_bench.baselines.s2d_align.tiny import train_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(recipe.llm, revision=recipe.llm_revision)
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token  # labels come from the mask
-        llm = load_llm(recipe.llm, recipe.llm_revision, torch_dtype(recipe.llm_dtype))
-        loaded = AutoModel.from_pretrained(recipe.vision_model, revision=recipe.vision_revision)
-        if hasattr(loaded, "vision_model") and hasattr(loaded.config, "vision_config"):  # CLIP/SigLIP: vision tower
-            vision = loaded.config.vision_config.to_dict()
-            pretrained = {f"vision_model.{k}": v for k, v in loaded.vision_model.state_dict().items()}
-        else:
-            vision, pretrained = loaded.config.to_dict(), loaded.state_dict()
-        bundle = recipe.bundle_llm
-        config = S2DAlignConfig(vision_config=vision,
-                                image=image_config_for(recipe.vision_model, recipe.vision_revision, vision),
-                                llm="llm" if bundle else recipe.llm, llm_revision=None if bundle else recipe.llm_revision,
-                                llm_sha256="" if bundle else llm_sha256(recipe.llm), **common)
+        return train_tokenizer((s.reference for s in train), recipe.tiny_vocab_size)
+
+    llm, tokenizer, llm_fields, bundle = recipe_llm(recipe, model="s2d_align", seed=request.seed,
+                                                    tiny_tokenizer=tiny_tokenizer)
+    config, pretrained = _vision(recipe, {**fields, **llm_fields})
     model = S2DAlign(config, llm)
     if pretrained is not None:
         missing, _ = model.vision_encoder.load_state_dict(pretrained, strict=False)
         missing = [k for k in missing if "pooler" not in k]
         if missing:
             raise UsageError(f"s2d_align: vision_model={recipe.vision_model} lacks weights for {missing[:3]}")
-    if recipe.lora:
-        model.llm = apply_lora(model.llm, recipe.lora_r, recipe.lora_alpha, recipe.lora_dropout, recipe.lora_targets,
-                               recipe.lora_modules_to_save)
+    apply_recipe_lora(model, recipe)
     model.set_tokenizer(tokenizer)
     return model, tokenizer, bundle
+
+
+def _vision(recipe: S2DRecipe, fields: dict[str, Any]) -> tuple[S2DAlignConfig, dict[str, torch.Tensor] | None]:
+    """(the stage-1 config, the pretrained vision weights to load, or None for tiny). CLIP/SigLIP
+    checkpoints contribute their vision tower only."""
+    if recipe.tiny:
+        from rrg_bench.baselines.s2d_align.tiny import tiny_vision_config
+
+        return S2DAlignConfig(vision_config=tiny_vision_config(recipe.tiny_image_size),
+                              image=ImageConfig(size=recipe.tiny_image_size), **fields), None
+    from transformers import AutoModel
+
+    from rrg_bench.baselines.common.vision import image_config_for
+
+    loaded = AutoModel.from_pretrained(recipe.vision_model, revision=recipe.vision_revision)
+    if hasattr(loaded, "vision_model") and hasattr(loaded.config, "vision_config"):
+        vision = loaded.config.vision_config.to_dict()
+        pretrained = {f"vision_model.{k}": v for k, v in loaded.vision_model.state_dict().items()}
+    else:
+        vision, pretrained = loaded.config.to_dict(), loaded.state_dict()
+    image = image_config_for(recipe.vision_model, recipe.vision_revision, vision)
+    return S2DAlignConfig(vision_config=vision, image=image, **fields), pretrained
 
 
 def stage_config(previous: S2DAlignConfig, stage: int, recipe: S2DRecipe, dataset: str, split: str) -> S2DAlignConfig:
@@ -277,56 +240,30 @@ def prepare_examples(request: TrainRequest, recipe: S2DRecipe, model: S2DAlign, 
 def train(request: TrainRequest) -> Path:
     """Train the stage named by ``request.stage``; returns its checkpoint (``init=`` of the next stage,
     or ``--checkpoint`` of ``bench run``)."""
-    from accelerate import Accelerator
-
     preset, recipe = resolve_recipe(request.stage, request.preset, request.overrides)
-    on_gpu = request.device != "cpu" and torch.cuda.is_available()
-    mixed = "bf16" if (recipe.bf16 and on_gpu and torch.cuda.is_bf16_supported()) else "no"
-    accelerator = Accelerator(cpu=not on_gpu, mixed_precision=mixed)
-    out = Path(request.output_dir).expanduser().resolve()
-    train_studies, val_studies, skipped = training_splits(request, recipe, _TEST_REFUSAL)
-    identity = {"stage": request.stage, "preset": preset, "recipe": recipe.model_dump(mode="json"),
-                "dataset": request.dataset.name, "train_split": request.train_split,
-                "val_split": request.val_split if val_studies else None, "n_train": len(train_studies),
-                "n_val": len(val_studies), "seed": request.seed, "num_processes": accelerator.num_processes}
-    resume_from = prepare_run_dir(out, identity, request.resume, accelerator)
+    session = TrainingSession.open(request, preset, recipe, model="s2d_align", images=recipe.images)
+    train_studies = session.splits.train
+    resume_from = session.prepare(stage=request.stage)
     model, tokenizer, bundle, origin = _model(request, recipe, train_studies, resume_from)
     model.vision_encoder.requires_grad_(recipe.train_vision)
-    model.to(accelerator.device)
+    device = session.accelerator.device
+    model.to(device)
     train_examples, val_examples, data_info = prepare_examples(request, recipe, model, tokenizer, train_studies,
-                                                               val_studies, out, str(accelerator.device))
+                                                               session.splits.val, session.out, str(device))
     start_memory = bank_sha256(model.state_dict()[BANK_KEY])
     image = model.config.image
-    train_loader = torch.utils.data.DataLoader(Examples(train_examples, image), batch_size=recipe.batch_size,
-                                               collate_fn=collate, num_workers=recipe.num_workers,
-                                               sampler=EpochSampler(len(train_examples), request.seed, recipe.shuffle))
-    val_loader = (torch.utils.data.DataLoader(Examples(val_examples, image), batch_size=recipe.batch_size,
-                                              shuffle=False, collate_fn=collate, num_workers=recipe.num_workers)
-                  if val_examples else None)
-    optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
+    loaders = session.loaders(Examples(train_examples, image), Examples(val_examples, image), collate)
 
-    def info(kind: str, state: TrainerState) -> dict[str, Any]:
-        return {"kind": kind, "stage": request.stage, "step": state.step, "preset": preset,
-                "recipe": recipe.model_dump(mode="json"), "dataset": request.dataset.name,
-                "train_split": request.train_split, "best_val_loss": state.best_val_loss, "skipped_studies": skipped,
-                "start_memory_bank_sha256": start_memory, **origin, **data_info}
-
-    def write_model(unwrapped, directory: Path) -> None:
+    def write_model(unwrapped: S2DAlign, directory: Path) -> None:
         from rrg_bench.baselines.s2d_align.references import save_index_ids
 
         unwrapped.save(directory, tokenizer, bundle_llm=bundle)
         if unwrapped.config.references_k:
             save_index_ids(directory, request.dataset.name, request.train_split, [s.study_id for s in train_studies])
 
-    def compute_loss(m, unwrapped, batch: dict[str, Any]) -> torch.Tensor:
-        keys = ("tails", "targets", "pixel_values", "image_counts", "phrase_targets")
-        return m(**{k: batch[k] for k in keys if k in batch})
-
-    run_training(
-        accelerator=accelerator, model=model, optimizer=optimizer, train_loader=train_loader, val_loader=val_loader,
-        settings=recipe, out=out, seed=request.seed, resume_from=resume_from,
-        progress=request.progress and accelerator.is_main_process, compute_loss=compute_loss,
-        write_model=write_model, training_info=info, info_name=TRAINING_INFO,
-        start_fields={"preset": preset, "stage": request.stage},
-    )
-    return trained_checkpoint(out)
+    io = ModelIO(compute_loss=forward_loss(("tails", "targets", "pixel_values", "image_counts", "phrase_targets")),
+                 write_model=write_model, info_name=TRAINING_INFO,
+                 training_info=lambda kind, state: session.info(kind, state, stage=request.stage,
+                                                                start_memory_bank_sha256=start_memory,
+                                                                **origin, **data_info))
+    return session.fit(model, loaders, io, start_fields={"preset": preset, "stage": request.stage})

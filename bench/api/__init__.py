@@ -12,7 +12,7 @@ from rrg_bench.api.dataset import Dataset, VerifyReport
 from rrg_bench.api.generator import Generator, GeneratorContext, study_seed
 from rrg_bench.api.params import NoParams, validated
 from rrg_bench.api.preparer import Preparer, PrepareReport, PrepareRequest
-from rrg_bench.api.scorer import Column, ScoreResult, Scorer, ScoringContext
+from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.api.suite import Suite
 from rrg_bench.api.training import TrainRequest
 from rrg_bench.api.types import Generation, Study

@@ -57,6 +57,8 @@ class ScoreResult:
     #: so the runner attaches it to each of them (boards draw heatmaps from it)
     per_label: dict[str, dict[str, float]] | None = None
     ci_method: str = "bootstrap"
+    #: column id -> why that column could not be computed here (the others were); recorded as unavailable
+    unavailable: dict[str, str] = field(default_factory=dict)
     cache_hits: int = 0
     cache_misses: int = 0
     notes: list[str] = field(default_factory=list)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -17,10 +17,14 @@ CacheOpt = Annotated[Optional[Path], typer.Option(
     "--cache", envvar="BENCH_CACHE_DIR", help="Cache directory (default: the user cache dir).")]
 
 
-def _open(cache_dir: Path | None):
+def _open(cache_dir: Path | None, *, create: bool = False) -> Any:
+    """The cache to inspect; only ``import`` may create one (a typo must not yield an empty cache)."""
     from rrg_bench.cache import DB_NAME, AnnotationCache
 
-    return AnnotationCache(Path(cache_dir) / DB_NAME if cache_dir else None)
+    if cache_dir is None:
+        return AnnotationCache(None, create=create)
+    given = Path(cache_dir)
+    return AnnotationCache(given if given.is_file() else given / DB_NAME, create=create)
 
 
 @cache_app.command("stats")
@@ -68,7 +72,7 @@ def cache_export(path: Annotated[Path, typer.Argument(help="Output .jsonl or .js
 def cache_import(path: Annotated[Path, typer.Argument(help="A file written by `bench cache export`.")],
                  cache: CacheOpt = None) -> None:
     """Add exported annotations; existing keys are kept (values are immutable)."""
-    with _open(cache) as store:
+    with _open(cache, create=True) as store:
         n = store.import_(path)
     out.print(f"imported {n} annotations from {path}", markup=False, highlight=False)
 
@@ -104,7 +108,7 @@ def weights_list() -> None:
             where = str(weights.resolve(name))
         except WeightsUnavailable:
             where = "[yellow]missing[/yellow]"
-        table.add_row(name, escape(f"{s.repo_id}@{s.revision[:12]}: {', '.join(s.files)}"), where)
+        table.add_row(name, escape(f"{s.repo_id}@{s.short_revision}: {', '.join(s.files)}"), where)
     out.print(table)
 
 

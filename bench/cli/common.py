@@ -1,12 +1,15 @@
 """What every ``bench`` sub-command shares: the two consoles and the error boundary.
 
-User-caused problems (``BenchError``) end in one red line and the error's exit code — 1 error,
-2 usage, 3 regression — never a traceback; Ctrl-C ends with a resume hint.
+User-caused problems end in one red ``error:`` line and a non-zero exit code — 1 error, 2 usage,
+3 regression — never a traceback: ``BenchError`` (the harness's own), ``OSError`` (a read-only
+or missing directory, a full disk: the message names the path), Ctrl-C and SIGTERM (with a
+resume hint; every write is journalled or atomic, so rerunning the command resumes).
 """
 
 from __future__ import annotations
 
 import functools
+import signal
 from typing import Any, Callable, TypeVar
 
 import typer
@@ -21,18 +24,37 @@ out = Console()
 err = Console(stderr=True)
 
 
+def error_line(message: str) -> None:
+    err.print(f"[bold red]error:[/bold red] {escape(' '.join(message.split()))}", highlight=False, soft_wrap=True)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def handles_errors(fn: F) -> F:
-    """Turn BenchError into one line + exit code; Ctrl-C into a resume hint."""
+    """Turn BenchError / OSError into one line + exit code; Ctrl-C and SIGTERM into a resume hint."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            previous = signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread (an embedding application): leave signals alone
+            previous = None
+        try:
             return fn(*args, **kwargs)
         except BenchError as exc:
-            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            error_line(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            error_line(f"{where}{exc.strerror or exc}")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/yellow]: rerun the same command to resume where it stopped")
             raise typer.Exit(130) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]

@@ -25,6 +25,13 @@ MetricOpt = Annotated[Optional[list[str]], typer.Option(
     "--metric", "-m", help="A metric id to include (repeatable; default: all). Quote ids with brackets.")]
 
 
+def say_which(loaded: Any) -> Any:
+    """Tell the user which record of a run was read (on stderr: stdout may be a table)."""
+    if loaded.note:
+        err.print(loaded.note, highlight=False, markup=False, soft_wrap=True)
+    return loaded
+
+
 def _layout(root: Path | None) -> Any:
     from rrg_bench.leaderboard.boards import BoardLayout, default_root
 
@@ -80,15 +87,15 @@ def leaderboard_check(
 def leaderboard_add(
     record: Annotated[Path, typer.Argument(help="A results.json (or its run directory).")],
     board: Annotated[Optional[str], typer.Option("--board", help="Board to add to (default: the one for its dataset/split).")] = None,
-    stats: Annotated[bool, typer.Option(
-        "--stats/--no-stats", help="Copy the per-study statistics (numbers only) next to the record.")] = True,
-    replace: Annotated[bool, typer.Option("--replace", help="Replace another record of the same run fingerprint.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Show this record instead of the board's current one for the same system; the old one is retired "
+             "to records/<board>/retired/ (never deleted).")] = False,
     root: RootOpt = None,
 ) -> None:
-    """Validate a results record and copy it into leaderboard/records/<board>/."""
+    """Validate a results record, recompute its values, and copy it with its statistics into records/<board>/."""
     from rrg_bench.leaderboard.store import add_record
 
-    result = add_record(_layout(root), record, board, with_stats=stats, replace=replace)
+    result = add_record(_layout(root), record, board, replace=replace)
+    say_which(result)
     out.print(f"[green]✓[/green] {result.state} {escape(str(result.record))} ({len(result.stats)} statistics files)",
               highlight=False, soft_wrap=True)
     if result.reasons:
@@ -115,15 +122,15 @@ def table(
     """A paper table from any records of one dataset split: rows = runs, columns = metrics."""
     import sys
 
-    from rrg_bench.compare import load
     from rrg_bench.errors import UsageError
     from rrg_bench.leaderboard.paper import paper_table
     from rrg_bench.leaderboard.render import RENDERERS
+    from rrg_bench.records import union_view
 
     if fmt not in RENDERERS:
         raise UsageError(f"--format must be one of {', '.join(RENDERERS)}; got {fmt!r}")
-    loaded = [load(p) for p in records]
-    base = load(baseline) if baseline is not None else None
+    loaded = [say_which(union_view(p)) for p in records]
+    base = say_which(union_view(baseline)) if baseline is not None else None
     built = paper_table(loaded, baseline=base, metric_ids=metric, n_boot=n_boot, seed=seed, show_ci=ci)
     text = RENDERERS[fmt](built)
     if output is not None:
@@ -166,14 +173,14 @@ def compare(
     from rich import box
     from rich.table import Table as RichTable
 
-    from rrg_bench.compare import (FAIL_ON, Tolerances, compare_records, find_regressions, load, load_tolerances,
-                               raise_on_regressions)
+    from rrg_bench.compare import compare_records, load
     from rrg_bench.errors import UsageError
+    from rrg_bench.tolerances import FAIL_ON, Tolerances, find_regressions, load_tolerances, raise_on_regressions
 
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
     tolerances = load_tolerances(tolerance) if tolerance is not None else Tolerances()
-    a, b = load(base), load(new)
+    a, b = say_which(load(base)), say_which(load(new))
     comparison = compare_records(a, b, metrics=metric, n_boot=n_boot, n_trials=n_trials, seed=seed,
                                  require_stats=fail_on == "significant")
     regressions = find_regressions(comparison, tolerances, fail_on)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -9,9 +10,24 @@ import typer
 from rich.markup import escape
 
 from rrg_bench.cli.common import err, handles_errors, out
-from rrg_bench.cli.options import (BatchOpt, CheckpointOpt, DataRootOpt, DatasetOpt, DeviceOpt, FreshOpt, LimitOpt,
-                                   MetricsOpt, ModelArgOpt, ModelOpt, NBootOpt, ProgressOpt, RunsDirOpt, SeedOpt,
-                                   SplitOpt, model_params)
+from rrg_bench.cli.options import (
+    BatchOpt,
+    CheckpointOpt,
+    DataRootOpt,
+    DatasetOpt,
+    DeviceOpt,
+    FreshOpt,
+    LimitOpt,
+    MetricsOpt,
+    ModelArgOpt,
+    ModelOpt,
+    NBootOpt,
+    ProgressOpt,
+    RunsDirOpt,
+    SeedOpt,
+    SplitOpt,
+    model_params,
+)
 
 
 def reporter(progress: bool) -> Any:
@@ -21,9 +37,10 @@ def reporter(progress: bool) -> Any:
     return ProgressReporter(console=err, enabled=progress)
 
 
-def _print_record(record: Any, run_dir: Path) -> None:
+def _print_record(result: Any) -> None:
     from rich.table import Table
 
+    record = result.record
     table = Table(title=f"{record.generator.get('name')} on {record.dataset.get('name')} / "
                         f"{record.dataset.get('split')} (n={record.predictions.n})", title_justify="left")
     table.add_column("metric")
@@ -36,79 +53,81 @@ def _print_record(record: Any, run_dir: Path) -> None:
     out.print(table)
     for spec, reason in record.unavailable.items():
         out.print(f"[yellow]unavailable[/yellow] {escape(spec)}: {escape(reason)}", soft_wrap=True)
-    state = record.status
-    colour = "green" if state.eligible else "yellow"
-    out.print(f"[{colour}]{state.state}, {'eligible' if state.eligible else 'not eligible'}[/{colour}]"
-              + (f": {escape('; '.join(state.reasons))}" if state.reasons else ""), soft_wrap=True)
-    out.print(f"record: {run_dir / 'results.json'}", soft_wrap=True, highlight=False, markup=False)
+    for warning in record.status.warnings:
+        out.print(f"[dim]note: {escape(warning)}[/dim]", soft_wrap=True)
+    colour = "green" if record.status.eligible else "yellow"
+    out.print(f"[{colour}]{escape(record.status_line())}[/{colour}]", soft_wrap=True)
+    how = "new" if result.created else "already recorded: the same computation, nothing replaced"
+    out.print(f"record: {result.record_path} ({how})", soft_wrap=True, highlight=False, markup=False)
+
+
+def _option(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+#: the options that choose what is generated, declared once for ``bench run`` and ``bench generate``
+GENERATION_OPTIONS = [
+    _option("model", ModelOpt), _option("dataset", DatasetOpt, "demo"), _option("split", SplitOpt, "test"),
+    _option("data_root", DataRootOpt, None), _option("runs_dir", RunsDirOpt, Path("runs")),
+    _option("checkpoint", CheckpointOpt, None), _option("model_arg", ModelArgOpt, None),
+    _option("limit", LimitOpt, None), _option("seed", SeedOpt, 0), _option("device", DeviceOpt, "cpu"),
+    _option("batch_size", BatchOpt, 8), _option("fresh", FreshOpt, False),
+]
+SCORING_OPTIONS = [_option("metrics", MetricsOpt, "default"), _option("n_boot", NBootOpt, 1000)]
+PROGRESS_OPTION = [_option("progress", ProgressOpt, True)]
+
+
+def declared(*groups: list[inspect.Parameter]) -> Any:
+    """Give a ``**options`` command the signature typer reads: the shared option groups, in order."""
+    def decorate(fn: Any) -> Any:
+        fn.__signature__ = inspect.Signature([p for group in groups for p in group], return_annotation=None)
+        return fn
+    return decorate
+
+
+def _spec_and_options(o: dict[str, Any], metrics: list[str]) -> tuple[Any, Any]:
+    from rrg_bench.run import RunOptions, RunSpec
+
+    spec = RunSpec(dataset=o["dataset"], split=o["split"], model=o["model"],
+                   model_params=model_params(o["model_arg"], o["checkpoint"]), metrics=metrics, seed=o["seed"],
+                   limit=o["limit"])
+    opts = RunOptions(runs_dir=o["runs_dir"], data_root=o["data_root"], device=o["device"],
+                      batch_size=o["batch_size"], n_boot=o.get("n_boot", 0), progress=o["progress"],
+                      fresh=o["fresh"])
+    return spec, opts
 
 
 @handles_errors
-def run(
-    model: ModelOpt,
-    dataset: DatasetOpt = "demo",
-    split: SplitOpt = "test",
-    data_root: DataRootOpt = None,
-    runs_dir: RunsDirOpt = Path("runs"),
-    metrics: MetricsOpt = "default",
-    checkpoint: CheckpointOpt = None,
-    model_arg: ModelArgOpt = None,
-    limit: LimitOpt = None,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "cpu",
-    batch_size: BatchOpt = 8,
-    n_boot: NBootOpt = 1000,
-    fresh: FreshOpt = False,
-    progress: ProgressOpt = True,
-) -> None:
-    """Generate reports for a split and score them: writes a run directory with results.json.
+@declared(GENERATION_OPTIONS, SCORING_OPTIONS, PROGRESS_OPTION)
+def run(**options: Any) -> None:
+    """Generate reports for a split and score them: a run directory with predictions and a new record.
 
     Re-running the same command resumes an interrupted run. Under [bold]accelerate launch -m rrg_bench run …[/bold]
     studies are sharded across processes and merged in study order.
     """
-    from rrg_bench.runner import RunOptions, RunSpec
-    from rrg_bench.runner import run as do_run
+    from rrg_bench.run import run as do_run
+    from rrg_bench.specs import expand_metrics
 
-    spec = RunSpec(dataset=dataset, split=split, model=model, model_params=model_params(model_arg, checkpoint),
-                   metrics=[metrics], seed=seed,
-                   limit=limit)
-    opts = RunOptions(runs_dir=runs_dir, data_root=data_root, device=device, batch_size=batch_size, n_boot=n_boot,
-                      progress=progress, fresh=fresh)
-    progress_reporter = reporter(progress)
+    spec, opts = _spec_and_options(options, expand_metrics(options["metrics"]))
+    progress_reporter = reporter(options["progress"])
     with progress_reporter.session():
-        run_dir, record = do_run(spec, opts, progress_reporter)
-    if record is not None:
-        _print_record(record, run_dir)
+        result = do_run(spec, opts, progress_reporter)
+    if result is not None:
+        _print_record(result)
 
 
 @handles_errors
-def generate(
-    model: ModelOpt,
-    dataset: DatasetOpt = "demo",
-    split: SplitOpt = "test",
-    data_root: DataRootOpt = None,
-    runs_dir: RunsDirOpt = Path("runs"),
-    checkpoint: CheckpointOpt = None,
-    model_arg: ModelArgOpt = None,
-    limit: LimitOpt = None,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "cpu",
-    batch_size: BatchOpt = 8,
-    fresh: FreshOpt = False,
-    progress: ProgressOpt = True,
-) -> None:
+@declared(GENERATION_OPTIONS, PROGRESS_OPTION)
+def generate(**options: Any) -> None:
     """Only generate (resumable): writes predictions.jsonl in the run directory, no scoring."""
-    from rrg_bench.runner import RunOptions, RunSpec
-    from rrg_bench.runner import generate as do_generate
+    from rrg_bench.run import generate_only
 
-    spec = RunSpec(dataset=dataset, split=split, model=model, model_params=model_params(model_arg, checkpoint),
-                   seed=seed, limit=limit)
-    opts = RunOptions(runs_dir=runs_dir, data_root=data_root, device=device, batch_size=batch_size,
-                      progress=progress, fresh=fresh)
-    progress_reporter = reporter(progress)
+    spec, opts = _spec_and_options(options, [])
+    progress_reporter = reporter(options["progress"])
     with progress_reporter.session():
-        result = do_generate(spec, opts, progress_reporter)
-    out.print(f"predictions: {result.predictions_path} ({result.generated_now} generated now)", highlight=False, markup=False)
+        result = generate_only(spec, opts, progress_reporter)
+    out.print(f"predictions: {result.predictions_path} ({result.generated_now} generated now)", highlight=False,
+              markup=False)
 
 
 @handles_errors
@@ -123,7 +142,7 @@ def score(
     text_col: Annotated[str, typer.Option("--text-col", help="Name of the report field/column.")] = "report",
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Score the overlap when ids are missing or extra (record marked ineligible).")] = False,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Directory for results.json and scores/.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Directory for the staged predictions and records/ (default: under --runs-dir).")] = None,
     name: Annotated[str, typer.Option(
         "--name", help="The system's name in records and leaderboards (e.g. the paper's model name).")] = "external",
     seed: SeedOpt = 0,
@@ -133,15 +152,16 @@ def score(
     progress: ProgressOpt = True,
 ) -> None:
     """Score someone's predictions file against a dataset split (joined by study id, never by line)."""
-    from rrg_bench.runner import RunOptions, score_file
+    from rrg_bench.run import RunOptions, score_file
+    from rrg_bench.specs import expand_metrics
 
     opts = RunOptions(runs_dir=runs_dir, data_root=data_root, device=device, batch_size=batch_size, n_boot=n_boot,
                       progress=progress)
     progress_reporter = reporter(progress)
     with progress_reporter.session():
-        out_dir, record = score_file(predictions, dataset=dataset, split=split, metrics=[metrics], opts=opts,
-                                     id_col=id_col, text_col=text_col, allow_partial=allow_partial, output=output,
-                                     reporter=progress_reporter, seed=seed, name=name)
-    _print_record(record, out_dir)
+        result = score_file(predictions, dataset=dataset, split=split, metrics=expand_metrics(metrics), opts=opts,
+                            id_col=id_col, text_col=text_col, allow_partial=allow_partial, output=output,
+                            reporter=progress_reporter, seed=seed, name=name)
+    _print_record(result)
 
 

@@ -15,16 +15,15 @@ reference policy must be one named, testable function rather than three similar 
 * ``findings`` — the ``section_findings`` text alone, as stored (ReXrank's findings-only
   track).
 
-``identity`` builds the record's dataset block for either policy from one manifest whose
-rows carry a hash per policy (``reference_sha256`` and ``findings_sha256``).
+One manifest serves both policies: its rows carry a hash per policy (``HASH_KEYS``:
+``reference_sha256`` and ``findings_sha256``), and ``rrg_bench.manifests.identity_block``
+builds the record's dataset block from the key of the policy in use.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
-
-from rrg_bench.manifests import Manifest, references_sha256, study_ids_sha256
+from typing import Any
 
 FINDINGS_IMPRESSION = "findings_impression"
 FINDINGS = "findings"
@@ -60,19 +59,3 @@ def reference_text(policy: str, findings: Any, impression: Any) -> str | None:
     if policy == FINDINGS:
         return None if is_missing(findings) else str(findings)
     raise ValueError(f"unknown ReXrank reference policy {policy!r}")
-
-
-def identity(manifest: Manifest, rows: Sequence[Mapping[str, Any]], *, name: str, split: str,
-             policy: str) -> dict[str, Any]:
-    """The record's ``dataset`` block for ``policy`` over ``rows`` of ``manifest``."""
-    key = HASH_KEYS[policy]
-    return {
-        "name": name,
-        "manifest_version": manifest.version,
-        "manifest_sha256": manifest.sha256,
-        "split": split,
-        "reference_policy": policy,
-        "n_expected": len(rows),
-        "study_ids_sha256": study_ids_sha256(r["study_id"] for r in rows),
-        "references_sha256": references_sha256((r["study_id"], r[key]) for r in rows),
-    }

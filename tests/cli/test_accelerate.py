@@ -45,8 +45,8 @@ def test_two_process_generation_is_byte_identical(plugin_site, tmp_path):
 
 
 def test_two_process_anat_attn_run_is_byte_identical(iu_source, tmp_path):
-    from rrg_bench.baselines.anat_attn.tiny import build_tiny_checkpoint
     from helpers.iu_images import write_iu_images
+    from rrg_bench.baselines.anat_attn.tiny import build_tiny_checkpoint
 
     n = 6
     reports = [r["report"] for r in json.loads((iu_source / "annotation.json").read_text())["train"]]

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rrg_bench.cli import app
+from helpers import only_record
 from helpers.leaderboard_records import copy_leaderboard
+from rrg_bench.cli import app
 from rrg_bench.leaderboard.boards import default_root
 
 BOARD = "iu_xray_r2gen_test"
@@ -27,10 +28,10 @@ def invoke(*args: str):
 
 
 def _score(predictions: Path, out: Path, metrics: str = "nlg") -> Path:
-    result = invoke("score", "--predictions", predictions, "--dataset", "demo", "--split", "test",
+    result = invoke("score", "--predictions", predictions, "--dataset", "demo", "--split", "test", "--name", out.name,
                     "--metrics", metrics, "--output", out, "--n-boot", "50", "--no-progress")
     assert result.exit_code == 0, result.output
-    return out / "results.json"
+    return only_record(out)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = invoke("run", "--model", "constant_normal", "--runs-dir", tmp / "runs", "--metrics", "nlg",
                     "--n-boot", "50", "--no-progress")
     assert result.exit_code == 0, result.output
-    run_dir = next((tmp / "runs").rglob("results.json")).parent
+    run_dir = only_record(tmp / "runs").parents[2]
     lines = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
     degraded = [dict(obj, report="") if i == 0 else obj for i, obj in enumerate(lines)]  # one study emptied
     bad = tmp / "degraded.jsonl"

@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
-from rrg_bench.cli import app
 from helpers.mimic_fake import FakeStudy, report, write_tree
+from rrg_bench.cli import app
 
 
 def _studies() -> list[FakeStudy]:

@@ -7,11 +7,12 @@ import json
 
 import pytest
 
+from helpers import only_record
 from helpers.bench_cli import bench_env, run_bench
 
 
 def _demo_test_ids() -> list[str]:
-    from rrg_bench.datasets.demo import DemoDataset
+    from rrg_bench.datasets.demo.dataset import DemoDataset
 
     return [s.study_id for s in DemoDataset().studies("test")]
 
@@ -23,7 +24,8 @@ def _line(sid: str, report: str = "no acute findings") -> str:
 def _cases(ids: list[str]) -> dict[str, tuple[bytes, str]]:
     good = [_line(i) for i in ids]
     return {
-        "duplicate": ("".join(good + [good[0]]).encode(), f"duplicate study ids (1: {ids[0]})"),
+        "duplicate": ("".join(good + [good[0]]).encode(),
+                      f"duplicate study ids (1: {ids[0]} (lines 1 and {len(ids) + 1}))"),
         "missing": ("".join(good[1:]).encode(), f"missing predictions for 1: {ids[0]}"),
         "extra": ("".join(good + [_line("not-a-study")]).encode(), "ids not in the split (1: not-a-study)"),
         "not_json": ("".join(good[:2] + ["{oops\n"] + good[2:]).encode(), "preds.jsonl:3: not valid JSON"),
@@ -47,7 +49,7 @@ def test_bad_predictions_fail_cleanly(case, tmp_path):
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
     assert message in " ".join(proc.stderr.split()), proc.stderr
-    assert not (out / "results.json").exists()
+    assert not list(out.rglob("results.json"))
 
 
 def test_partial_predictions_with_allow_partial_are_ineligible(tmp_path):
@@ -58,6 +60,6 @@ def test_partial_predictions_with_allow_partial_are_ineligible(tmp_path):
     proc = run_bench(["score", "--predictions", str(preds), "--metrics", "nlg", "--output", str(out),
                       "--allow-partial", "--n-boot", "20", "--no-progress"])
     assert proc.returncode == 0, proc.stderr
-    record = json.loads((out / "results.json").read_text())
+    record = json.loads(only_record(out).read_text())
     assert record["status"] == {**record["status"], "state": "partial", "eligible": False}
     assert record["predictions"]["missing"] == ids[:2] and record["predictions"]["n_empty"] == len(ids) - 2

@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers import only_record, shared_dir
 from rrg_bench.cli import app
-from helpers import shared_dir
-from rrg_bench.metrics.nlg import java_executable
+from rrg_bench.metrics.nlg.java import java_executable
 
 pytestmark = pytest.mark.skipif(java_executable() is None, reason="needs Java for METEOR")
 
@@ -60,7 +60,7 @@ def record(iu_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         "--output", str(out), "--n-boot", "50", "--no-progress",
     ])
     assert result.exit_code == 0, result.output
-    return json.loads((out / "results.json").read_text())
+    return json.loads(only_record(out).read_text())
 
 
 def test_bleu_and_meteor_equal_the_published_float32_values(record):

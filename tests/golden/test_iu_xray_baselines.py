@@ -8,6 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from helpers import only_record
 from rrg_bench.cli import app
 
 
@@ -39,8 +40,9 @@ def test_text_baseline_record_matches_pycocoevalcap(model, iu_root, tmp_path):
         "--runs-dir", str(tmp_path), "--metrics", "nlg", "--n-boot", "100", "--no-progress",
     ])
     assert result.exit_code == 0, result.output
-    run_dir = next(tmp_path.rglob("results.json")).parent
-    record = json.loads((run_dir / "results.json").read_text())
+    record_path = only_record(tmp_path)
+    run_dir = record_path.parents[2]
+    record = json.loads(record_path.read_text())
     assert record["status"]["state"] == "complete"
     assert record["predictions"]["n"] == record["dataset"]["n_expected"] == 590
     assert record["predictions"]["coverage"] == 1.0

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from helpers import only_record, shared_dir
 from rrg_bench.cli import app
 from rrg_bench.manifests import load_manifest
-from helpers import shared_dir
 
 MOERAD = shared_dir() / "data" / "external_predictions" / "MoERad"
 
@@ -65,8 +65,9 @@ def _score(predictions: Path, out: Path, data_root: Path) -> tuple[dict, pd.Data
         "--output", str(out),
     ])
     assert result.exit_code == 0, result.output
-    record = json.loads((out / "results.json").read_text())
-    return record, pd.read_parquet(out / record["scores"]["bleu2_rexrank"]["path"])
+    path = only_record(out)
+    record = json.loads(path.read_text())
+    return record, pd.read_parquet(path.parent / record["scores"]["bleu2_rexrank"]["path"])
 
 
 def test_bench_score_reproduces_every_per_study_bleu2(moerad, tmp_path):

@@ -15,3 +15,10 @@ def shared_dir() -> Path:
 
 def iu_source_dir() -> Path:
     return shared_dir() / "data" / "iu_xray"
+
+
+def only_record(directory: Path) -> Path:
+    """The one results record a run or score directory holds (``records/<fingerprint>/results.json``)."""
+    found = sorted(Path(directory).rglob("records/*/results.json"))
+    assert len(found) == 1, f"expected exactly one record under {directory}, found {found}"
+    return found[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rrg_bench.datasets.demo import seed_for, write_synthetic_images
+from rrg_bench.datasets.demo.drawing import seed_for, write_synthetic_images
 from rrg_bench.manifests import load_manifest
 
 
@@ -14,7 +14,7 @@ def write_iu_images(root: Path, split: str, limit: int | None = None) -> list[st
     The drawing follows the study's reference text from ``root``'s annotation.json, so
     image retrieval has something real to find. Returns the study ids drawn.
     """
-    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray.r2gen import IUXrayR2Gen
 
     rows = load_manifest("iu_xray/r2gen").rows(split)[:limit]
     texts = {s.study_id: s.reference for s in IUXrayR2Gen(root).studies(split)}

@@ -23,9 +23,11 @@ DATASET = {"name": "toy/v1", "split": "test", "manifest_version": "1", "manifest
 
 
 class ToyScorer:
-    def __init__(self, spec: str) -> None:
-        self.spec = spec
-        self.conv = spec.split("conv=", 1)[1].rstrip("]") if "conv=" in spec else "a"
+    """Registered as metric ``toy`` for the tests (``toy[conv=c]``), so records recompute like real ones."""
+
+    def __init__(self, spec: str | None = None, *, conv: str = "a") -> None:
+        self.spec = spec or f"toy[conv={conv}]"
+        self.conv = self.spec.split("conv=", 1)[1].rstrip("]") if "conv=" in self.spec else "a"
 
     def aggregate(self, stats: Any) -> dict[str, float]:
         return {f"acc[conv={self.conv}]": float(stats["hit"].mean()),
@@ -45,7 +47,8 @@ def make_record(run_dir: Path, generator: str, hits: Sequence[int], lengths: Seq
     """Write ``run_dir/results.json`` and ``run_dir/scores/toy_conv=<c>.parquet``; return the record path."""
     import pandas as pd
 
-    from rrg_bench.records import MetricValue, PredictionsInfo, ResultsRecord, Status, write_record
+    from rrg_bench.records import MetricValue, PredictionsInfo, ResultsRecord, Status
+    from rrg_bench.records import write_record_file as write_record
     from rrg_bench.stats import bootstrap_ci
 
     n = len(hits)

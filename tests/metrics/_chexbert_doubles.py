@@ -15,8 +15,9 @@ import os
 from pathlib import Path
 
 import torch
-from helpers import iu_source_dir
 from torch import nn
+
+from helpers import iu_source_dir
 
 HF_REVISION = "0" * 40  # fake snapshot id for the offline HF cache layout
 
@@ -40,7 +41,7 @@ def minilm_vocab() -> Path:
 
 
 def small_bert_config(num_hidden_layers: int = 2) -> dict:
-    from rrg_bench.metrics.chexbert_model import BERT_BASE_UNCASED
+    from rrg_bench.metrics.chexbert.model import BERT_BASE_UNCASED
 
     cfg = dict(BERT_BASE_UNCASED, num_hidden_layers=num_hidden_layers)
     cfg.update({"architectures": ["BertForMaskedLM"], "model_type": "bert"})
@@ -59,7 +60,7 @@ def build_checkpoint(path: Path, config: dict, calibration_texts: list[str], voc
     """Random BERT + heads in f1chexbert's layout, heads standardised so labels vary."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    from rrg_bench.metrics.chexbert_model import encode
+    from rrg_bench.metrics.chexbert.model import encode
 
     torch.manual_seed(seed)
     cfg = BertConfig(**{k: v for k, v in config.items() if k not in ("architectures", "model_type")})

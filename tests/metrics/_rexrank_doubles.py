@@ -9,8 +9,9 @@ way bert-score truncates the real model.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from _chexbert_doubles import load_iu_reports
 

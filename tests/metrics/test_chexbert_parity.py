@@ -36,15 +36,23 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("f1chexbert")
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
-from _chexbert_doubles import (build_checkpoint, hf_cache_layout, iu_xray_annotation, load_iu_reports,  # noqa: E402
-                               minilm_vocab, small_bert_config, upstream_env, write_config)
+from _chexbert_doubles import (  # noqa: E402
+    build_checkpoint,
+    hf_cache_layout,
+    iu_xray_annotation,
+    load_iu_reports,
+    minilm_vocab,
+    small_bert_config,
+    upstream_env,
+    write_config,
+)
 
-from rrg_bench.cache import AnnotationCache  # noqa: E402
 from rrg_bench.api.scorer import ScoringContext  # noqa: E402
-from rrg_bench.metrics.chexbert import CheXbertScorer  # noqa: E402
-from rrg_bench.metrics.chexbert_model import encode, load_tokenizer  # noqa: E402
-from rrg_bench.metrics.label_f1 import LABEL_SETS, binarize, codes_from_frame, f1_report  # noqa: E402
-from rrg_bench.metrics.labels import CHEXPERT_5, CHEXPERT_LABELS  # noqa: E402
+from rrg_bench.cache import AnnotationCache  # noqa: E402
+from rrg_bench.metrics.chexbert.model import encode, load_tokenizer  # noqa: E402
+from rrg_bench.metrics.chexbert.scorer import CheXbertScorer  # noqa: E402
+from rrg_bench.metrics.common.label_f1 import LABEL_SETS, binarize, codes_from_frame, f1_report  # noqa: E402
+from rrg_bench.metrics.common.labels import CHEXPERT_5, CHEXPERT_LABELS  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not iu_xray_annotation().is_file(), reason="IU X-Ray annotation.json not found")
 
@@ -177,7 +185,7 @@ def test_real_checkpoint_labels_equal_upstream(tmp_path):
     full-size network, default threads; the same checks as above. Skipped when absent."""
     from rrg_bench import weights
     from rrg_bench.errors import WeightsUnavailable
-    from rrg_bench.metrics.chexbert_model import BERT_BASE_UNCASED
+    from rrg_bench.metrics.chexbert.model import BERT_BASE_UNCASED
 
     try:
         ckpt, tok_dir = weights.resolve("chexbert"), weights.resolve("bert-base-uncased")

@@ -12,12 +12,13 @@ import time
 import numpy as np
 import pytest
 
-from rrg_bench.errors import UsageError
-from rrg_bench.metrics import chexpert_rules as rules
 from rrg_bench.api.scorer import ScoringContext
-from rrg_bench.metrics.chexpert_rules import CheXpertRulesScorer, label_reports
-from rrg_bench.metrics.chexpert_rules_agreement import load_corpus, shared_dir
-from rrg_bench.metrics.labels import BLANK, CHEXPERT_5_INDICES, CHEXPERT_LABELS, NEGATIVE, POSITIVE, UNCERTAIN
+from rrg_bench.errors import UsageError
+from rrg_bench.metrics.chexpert_rules import labeler as rules
+from rrg_bench.metrics.chexpert_rules.agreement import load_corpus, shared_dir
+from rrg_bench.metrics.chexpert_rules.labeler import label_reports
+from rrg_bench.metrics.chexpert_rules.scorer import CheXpertRulesScorer
+from rrg_bench.metrics.common.labels import BLANK, CHEXPERT_5_INDICES, CHEXPERT_LABELS, NEGATIVE, POSITIVE, UNCERTAIN
 
 NO_FINDING = "No Finding"
 
@@ -265,8 +266,8 @@ def test_columns_params_and_ids_never_collide_with_chexbert():
 
 
 def test_registry_and_default_suite():
-    from rrg_bench.registry import registry
     from rrg_bench.metrics.suites import DEFAULT
+    from rrg_bench.registry import registry
 
     assert registry("metrics").get("chexpert_rules") is CheXpertRulesScorer
     assert "chexpert_rules" in DEFAULT.specs

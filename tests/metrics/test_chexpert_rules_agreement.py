@@ -1,9 +1,9 @@
 """Agreement of the rule labeler with Open-i's human MeSH codes, pinned.
 
 A labeler or phrase change that moves any count fails here: re-run
-``python -m rrg_bench.metrics.chexpert_rules_agreement`` (train+val) and
-``python -m rrg_bench.metrics.chexpert_rules_agreement --splits test`` (held-out check), then update
-PINNED below and the two tables in ``metrics/cards/chexpert_rules_f1.md`` together.
+``python -m rrg_bench.metrics.chexpert_rules.agreement`` (train+val) and
+``python -m rrg_bench.metrics.chexpert_rules.agreement --splits test`` (held-out check), then update
+PINNED below and the two tables in ``metrics/chexpert_rules/CARD.md`` together.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rrg_bench.metrics.chexpert_rules_agreement import compute, markdown, mesh_labels, shared_dir
-from rrg_bench.metrics.labels import CHEXPERT_LABELS
+from rrg_bench.metrics.chexpert_rules.agreement import compute, markdown, mesh_labels, shared_dir
+from rrg_bench.metrics.common.labels import CHEXPERT_LABELS
 
-CARD = Path(__file__).resolve().parents[2] / "metrics" / "cards" / "chexpert_rules_f1.md"
+CARD = Path(__file__).resolve().parents[2] / "metrics" / "chexpert_rules" / "CARD.md"
 
 #: label -> (MeSH support, labeler positives, true positives,
 #:           positives with uncertain counted, true positives with uncertain counted)

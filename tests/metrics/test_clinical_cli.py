@@ -12,6 +12,8 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from _chexbert_doubles import build_checkpoint, load_iu_reports, minilm_vocab, small_bert_config, write_config  # noqa: E402
+
+from helpers import only_record  # noqa: E402
 from helpers.bench_cli import bench_env, run_bench  # noqa: E402
 
 TINY = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2}
@@ -29,7 +31,9 @@ def test_default_suite_without_weights_completes_and_marks_model_metrics_unavail
                       "--no-progress"], env=_isolated_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     record = json.loads(next((tmp_path / "runs").rglob("results.json")).read_text())
-    assert record["status"]["state"] == "complete" and record["status"]["eligible"]
+    assert record["status"]["state"] == "complete" and not record["status"]["eligible"]
+    assert "2 of 4 requested metrics unavailable" in record["status"]["reasons"][0]
+    assert "complete, 2 of 4 metrics unavailable, not eligible" in " ".join(proc.stdout.split())
     assert set(record["unavailable"]) == {"chexbert[uncertain=positive]", "radgraph[model=radgraph-xl]"}
     assert "bench weights fetch chexbert" in record["unavailable"]["chexbert[uncertain=positive]"]
     assert "bench weights fetch radgraph-xl" in record["unavailable"]["radgraph[model=radgraph-xl]"]
@@ -50,16 +54,19 @@ def test_second_scoring_annotates_nothing(iu_source, tmp_path):
             "--n-boot", "20", "--no-progress"]
     first = run_bench(args, env=env)
     assert first.returncode == 0, first.stderr
-    rec1 = json.loads(next((tmp_path / "runs").rglob("results.json")).read_text())
+    rec1 = json.loads(only_record(tmp_path / "runs").read_text())
     assert rec1["cache"]["chexbert[uncertain=positive]"]["hits"] == 0
     unique = rec1["cache"]["chexbert[uncertain=positive]"]["misses"]
     assert unique > 60  # references and hypotheses, de-duplicated
 
-    second = run_bench(args, env=env)
+    again = run_bench(args, env=env)  # the same computation: its record is already there, nothing replaced
+    assert again.returncode == 0 and "already recorded" in again.stdout, again.stderr
+    second = run_bench([*args[:-2], "21", "--no-progress"], env=env)  # other CIs: a new record, same labels
     assert second.returncode == 0, second.stderr
-    rec2 = json.loads(next((tmp_path / "runs").rglob("results.json")).read_text())
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("records/*/results.json")]
+    rec2 = next(r for r in records if r["run"]["n_boot"] == 21)
     assert rec2["cache"]["chexbert[uncertain=positive]"] == {"hits": unique, "misses": 0}
-    assert rec2["metrics"] == rec1["metrics"]
+    assert {k: v["value"] for k, v in rec2["metrics"].items()} == {k: v["value"] for k, v in rec1["metrics"].items()}
 
     stats = run_bench(["cache", "stats"], env=env)
     assert stats.returncode == 0, stats.stderr

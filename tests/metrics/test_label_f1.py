@@ -1,4 +1,4 @@
-"""metrics.label_f1 equals sklearn's classification_report (as f1chexbert 0.0.2 calls it)."""
+"""metrics.common.label_f1 equals sklearn's classification_report (as f1chexbert 0.0.2 calls it)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,19 @@ import warnings
 import numpy as np
 import pytest
 
-from rrg_bench.metrics.label_f1 import (LABEL_SETS, binarize, check_codes, codes_frame, codes_from_frame, f1_from_counts,
-                              f1_report, per_label_values, per_study_counts, summary_values)
-from rrg_bench.metrics.labels import CHEXPERT_5, CHEXPERT_5_INDICES, CHEXPERT_LABELS
+from rrg_bench.metrics.common.label_f1 import (
+    LABEL_SETS,
+    binarize,
+    check_codes,
+    codes_frame,
+    codes_from_frame,
+    f1_from_counts,
+    f1_report,
+    per_label_values,
+    per_study_counts,
+    summary_values,
+)
+from rrg_bench.metrics.common.labels import CHEXPERT_5, CHEXPERT_5_INDICES, CHEXPERT_LABELS
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -144,9 +154,11 @@ def test_frame_round_trip_and_summary():
     values = summary_values(ref, hyp, "exclude", "x_f1")
     assert set(values) == {f"x_f1[labels={n},avg={a},uncertain=exclude]"
                            for n in (14, 5) for a in ("micro", "macro", "weighted")}
-    assert values["x_f1[labels=5,avg=macro,uncertain=exclude]"] == f1_report(ref, hyp, "exclude", 5)["macro avg"]["f1-score"]
+    expected = f1_report(ref, hyp, "exclude", 5)["macro avg"]["f1-score"]
+    assert values["x_f1[labels=5,avg=macro,uncertain=exclude]"] == expected
     per_label = per_label_values(ref, hyp, "positive")
-    assert list(per_label) == list(CHEXPERT_LABELS) and set(per_label["Edema"]) == {"precision", "recall", "f1", "support"}
+    assert list(per_label) == list(CHEXPERT_LABELS)
+    assert set(per_label["Edema"]) == {"precision", "recall", "f1", "support"}
 
 
 def test_bad_input_is_named():

@@ -15,17 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rrg_bench.errors import UsageError
 from rrg_bench.api.scorer import ScoringContext
-from rrg_bench.metrics.nlg import (
-    METEOR_COLS,
-    METEOR_JAR,
-    NLGScorer,
-    PTBNormaliser,
-    R2GenCleanNormaliser,
-    java_executable,
-    meteor_from_stats,
-)
+from rrg_bench.errors import UsageError
+from rrg_bench.metrics.nlg import NLGScorer
+from rrg_bench.metrics.nlg.java import METEOR_JAR, java_executable
+from rrg_bench.metrics.nlg.maths import METEOR_COLS
+from rrg_bench.metrics.nlg.meteor import meteor_from_stats
+from rrg_bench.metrics.nlg.normalisers import PTBNormaliser, R2GenCleanNormaliser
 
 pytestmark = pytest.mark.skipif(java_executable() is None, reason="needs Java for METEOR / PTB")
 

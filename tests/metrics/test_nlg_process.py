@@ -12,18 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench.errors import BenchError, UsageError
-from rrg_bench.metrics import nlg
 from rrg_bench.api.scorer import ScoringContext
-from rrg_bench.metrics.nlg import (
-    JavaUnavailable,
-    MeteorProcess,
-    NLGScorer,
-    NLGSubprocessError,
-    PTBNormaliser,
-    R2GenCleanNormaliser,
-    java_executable,
-)
+from rrg_bench.errors import BenchError, UsageError
+from rrg_bench.metrics.nlg import NLGScorer, java, meteor, normalisers
+from rrg_bench.metrics.nlg.java import JavaUnavailable, NLGSubprocessError, java_executable
+from rrg_bench.metrics.nlg.meteor import MeteorProcess
+from rrg_bench.metrics.nlg.normalisers import PTBNormaliser, R2GenCleanNormaliser
 
 REPO = Path(__file__).resolve().parents[2]
 needs_java = pytest.mark.skipif(java_executable() is None, reason="needs Java")
@@ -34,7 +28,7 @@ needs_java = pytest.mark.skipif(java_executable() is None, reason="needs Java")
 def test_meteor_timeout_kills_the_jvm():
     meteor = MeteorProcess(timeout_s=0.3)  # the JVM needs seconds just to load its tables
     start = time.monotonic()
-    with pytest.raises(NLGSubprocessError, match="did not finish within 0.3 s"):
+    with pytest.raises(NLGSubprocessError, match="did not answer within 0.3 s"):
         meteor.score(["a report"], ["a reference"])
     assert time.monotonic() - start < 10
     assert not meteor.alive
@@ -56,7 +50,7 @@ def test_newlines_and_separators_neither_desync_nor_hang_at_exit():
     scores of the flattened texts, and a process left unclosed must not block interpreter exit."""
     code = textwrap.dedent("""
         import json
-        from rrg_bench.metrics.nlg import MeteorProcess
+        from rrg_bench.metrics.nlg.meteor import MeteorProcess
         hyps = ["heart size is normal.\\nno pleural effusion.", "lungs clear ||| no\\r\\nfocal consolidation"]
         refs = ["the heart is normal in size.\\nthere is no effusion.", "the lungs are clear ||| no consolidation"]
         flat_hyps = [h.replace("\\r", " ").replace("\\n", " ") for h in hyps]
@@ -75,7 +69,7 @@ def test_newlines_and_separators_neither_desync_nor_hang_at_exit():
 
 
 def test_meteor_field_never_breaks_the_protocol_line():
-    field = nlg._meteor_field("a ||| b\nc\rd\u2028e |||||| f")
+    field = meteor._meteor_field("a ||| b\nc\rd\u2028e |||||| f")
     assert "|||" not in field and "\n" not in field and "\r" not in field and "\u2028" not in field
 
 
@@ -87,12 +81,12 @@ def test_ptb_keeps_one_line_per_text_whatever_the_line_breaks():
 
 
 def test_ptb_refuses_a_misaligned_answer(monkeypatch):
-    monkeypatch.setattr(nlg, "require_java", lambda: "java")
+    monkeypatch.setattr(normalisers, "require_java", lambda: "java")
 
     def fake_run(cmd, **kwargs):
         return subprocess.CompletedProcess(cmd, 0, stdout=b"only one line", stderr=b"")
 
-    monkeypatch.setattr(nlg.subprocess, "run", fake_run)
+    monkeypatch.setattr(java.subprocess, "run", fake_run)
     with pytest.raises(NLGSubprocessError, match="1 lines for 2 texts"):
         PTBNormaliser().normalise(["first", "second"], timeout_s=10)
 

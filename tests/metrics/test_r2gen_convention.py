@@ -1,4 +1,4 @@
-"""The R2Gen convention's rules (metrics/r2gen_convention.py) and its ``nlg[conv=r2gen]`` wiring.
+"""The R2Gen convention's rules (metrics/nlg/r2gen.py) and its ``nlg[conv=r2gen]`` wiring.
 
 Expected cleaner outputs are worked out by hand from R2Gen's published ``clean_report_*``
 functions (github.com/cuhksz-nlp/R2Gen, modules/tokenizers.py), quirks included. The
@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench.errors import DataError, UsageError
 from rrg_bench.api.scorer import ScoringContext
-from rrg_bench.metrics.nlg import NLGScorer, R2GenCleanNormaliser, R2GenConventionNormaliser
-from rrg_bench.metrics.r2gen_convention import (
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.metrics.nlg import NLGScorer
+from rrg_bench.metrics.nlg.normalisers import R2GenCleanNormaliser, R2GenConventionNormaliser
+from rrg_bench.metrics.nlg.r2gen import (
     UNK,
     R2GenSettings,
     Vocabulary,

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rrg_bench.cli import app
-from rrg_bench.metrics.nlg import java_executable
-from rrg_bench.metrics.r2gen_convention import Vocabulary, dot_spacing, reference_text, resolve_settings
+from rrg_bench.metrics.nlg.java import java_executable
+from rrg_bench.metrics.nlg.r2gen import Vocabulary, dot_spacing, reference_text, resolve_settings
 
 pytestmark = pytest.mark.skipif(java_executable() is None, reason="needs Java for METEOR")
 

@@ -19,16 +19,12 @@ import pytest
 
 pytest.importorskip("radgraph")
 
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.cache import AnnotationCache  # noqa: E402
 from rrg_bench.errors import WeightsUnavailable  # noqa: E402
-from rrg_bench.api.scorer import ScoringContext  # noqa: E402
-from rrg_bench.metrics.radgraph import (  # noqa: E402
-    RadGraphAnnotator,
-    RadGraphScorer,
-    locate_model,
-    resolve_backbone,
-)
-from rrg_bench.metrics.radgraph_rewards import LEVELS  # noqa: E402
+from rrg_bench.metrics.radgraph.adapter import RadGraphAnnotator, locate_model, resolve_backbone  # noqa: E402
+from rrg_bench.metrics.radgraph.rewards import LEVELS  # noqa: E402
+from rrg_bench.metrics.radgraph.scorer import RadGraphScorer  # noqa: E402
 
 TINY_BACKBONE_NAME = "rrg-bench-tests/tiny-random-bert"  # not on any hub: must be found locally
 
@@ -105,8 +101,8 @@ def build_tiny_radgraph_model(root: Path, model_type: str, seed: int = 0,
     # the package's own classes, built exactly as radgraph.RadGraph builds them
     torch.manual_seed(seed)
     config = DotMap(config_for(str(backbone)))
-    embedder = text_field_embedders.BasicTextFieldEmbedder({"bert": token_embedders.PretrainedTransformerMismatchedEmbedder(
-        model_name=str(backbone), max_length=512)})
+    bert_embedder = token_embedders.PretrainedTransformerMismatchedEmbedder(model_name=str(backbone), max_length=512)
+    embedder = text_field_embedders.BasicTextFieldEmbedder({"bert": bert_embedder})
     kwargs = config.model.toDict()
     for name in ("type", "embedder", "initializer", "module_initializer"):
         del kwargs[name]
@@ -119,7 +115,8 @@ def build_tiny_radgraph_model(root: Path, model_type: str, seed: int = 0,
 
 CALIBRATION_TEXTS = ["The heart is normal in size. The mediastinum is unremarkable. The lungs are clear.",
                      "Mild cardiomegaly with small bilateral pleural effusions and bibasilar atelectasis.",
-                     "No focal consolidation, pneumothorax or large pleural effusion. Degenerative changes of the spine."]
+                     "No focal consolidation, pneumothorax or large pleural effusion. "
+                     "Degenerative changes of the spine."]
 
 
 def _calibrate(model, backbone: Path, model_type: str, entity_rate: float, relation_rate: float) -> None:
@@ -170,7 +167,8 @@ def package_layout(model_dir: Path, model_type: str, root: Path) -> Path:
     target = root / model_type
     target.mkdir(parents=True)
     config = json.loads((model_dir / "config.json").read_text())
-    for bert in (config["dataset_reader"]["token_indexers"]["bert"], config["model"]["embedder"]["token_embedders"]["bert"]):
+    indexer = config["dataset_reader"]["token_indexers"]["bert"]
+    for bert in (indexer, config["model"]["embedder"]["token_embedders"]["bert"]):
         bert["model_name"] = str(model_dir / "backbone")
     (target / "config.json").write_text(json.dumps(config))
     shutil.copytree(model_dir / "vocabulary", target / "vocabulary")
@@ -265,7 +263,8 @@ def test_whitespace_only_text_scores_zero_where_the_package_crashes(tiny_models,
 
     model_dir = tiny_models["radgraph-xl"]
     with pytest.raises(AssertionError):  # radgraph 0.1.18 cannot build an instance with no token
-        RadGraph(model_type="radgraph-xl", model_cache_dir=str(package_layout(model_dir, "radgraph-xl", tmp_path)))([" \n "])
+        layout = package_layout(model_dir, "radgraph-xl", tmp_path)
+        RadGraph(model_type="radgraph-xl", model_cache_dir=str(layout))([" \n "])
     result = _score(RadGraphScorer(model_dir=str(model_dir)), [" \n ", "Mild cardiomegaly."],
                     ["Mild cardiomegaly.", "Mild cardiomegaly."])
     assert result.stats["empty"].tolist() == [True, False]

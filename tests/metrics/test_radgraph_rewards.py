@@ -26,15 +26,16 @@ radgraph = pytest.importorskip("radgraph")
 from radgraph import F1RadGraph  # noqa: E402
 from radgraph.rewards import compute_reward, exact_entity_token_match_reward  # noqa: E402
 
-from rrg_bench.cache import AnnotationCache  # noqa: E402
 from rrg_bench.api.scorer import ScoringContext  # noqa: E402
-from rrg_bench.metrics.radgraph import RadGraphAnnotator, RadGraphModel, RadGraphScorer  # noqa: E402
-from rrg_bench.metrics.radgraph_rewards import (  # noqa: E402
+from rrg_bench.cache import AnnotationCache  # noqa: E402
+from rrg_bench.metrics.radgraph.adapter import RadGraphAnnotator, RadGraphModel  # noqa: E402
+from rrg_bench.metrics.radgraph.rewards import (  # noqa: E402
     LEVELS,
     delbrouck_rewards,
     radcliq_entity_relation_f1,
     score_pair,
 )
+from rrg_bench.metrics.radgraph.scorer import RadGraphScorer  # noqa: E402
 
 
 def ann(*entities: tuple[str, str, list[tuple[str, str]]]) -> dict:
@@ -69,8 +70,10 @@ XL_PUBLISHED = [
 ]
 SYNTHETIC = {
     "empty": ann(),
-    "case_upper": ann(("Left", AP, []), ("Pleural", AP, []), ("Effusion", OP, [("located_at", "2"), ("located_at", "1")])),
-    "case_lower": ann(("left", AP, []), ("pleural", AP, []), ("effusion", OP, [("located_at", "2"), ("located_at", "1")])),
+    "case_upper": ann(("Left", AP, []), ("Pleural", AP, []),
+                      ("Effusion", OP, [("located_at", "2"), ("located_at", "1")])),
+    "case_lower": ann(("left", AP, []), ("pleural", AP, []),
+                      ("effusion", OP, [("located_at", "2"), ("located_at", "1")])),
     "no_relations": ann(("left", AP, []), ("pleural", AP, []), ("effusion", OP, [])),
     "one_shared_relation": ann(("effusion", OP, [("located_at", "2")]), ("pleural", AP, []), ("edema", OP, [])),
     "same_tokens_other_label": ann(("effusion", OU, [("located_at", "2")]), ("pleural", AP, []),

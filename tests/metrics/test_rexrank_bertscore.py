@@ -17,9 +17,10 @@ pytest.importorskip("bert_score")
 
 from _rexrank_doubles import build_tiny_roberta, iu_pairs, session_dir, upstream_bertscore  # noqa: E402
 
-from rrg_bench.errors import UsageError, WeightsUnavailable  # noqa: E402
 from rrg_bench.api.scorer import ScoringContext  # noqa: E402
-from rrg_bench.metrics.bertscore import HUB_REVISIONS, BertScoreScorer, resolve_model_dir  # noqa: E402
+from rrg_bench.errors import UsageError, WeightsUnavailable  # noqa: E402
+from rrg_bench.metrics.bertscore.model import HUB_REVISIONS, resolve_model_dir  # noqa: E402
+from rrg_bench.metrics.bertscore.scorer import BertScoreScorer  # noqa: E402
 
 N_PAIRS = 140  # three pair batches of 64, the last one partial
 
@@ -91,7 +92,8 @@ def test_spec_and_columns():
     scorer = BertScoreScorer(model_dir="/nowhere")
     assert scorer.spec == "bertscore[idf=false,layers=5,model=distilroberta-base,rescale=true]"
     assert [c.id for c in scorer.columns()] == [scorer.spec]
-    assert BertScoreScorer(idf=True, layers=4).spec == "bertscore[idf=true,layers=4,model=distilroberta-base,rescale=true]"
+    assert (BertScoreScorer(idf=True, layers=4).spec
+            == "bertscore[idf=true,layers=4,model=distilroberta-base,rescale=true]")
     assert "model_dir" not in scorer.fingerprint()["params"]
     with pytest.raises(UsageError, match="no default layer for model 'my-encoder'; give layers=N"):
         BertScoreScorer(model="my-encoder")
@@ -102,7 +104,8 @@ def test_offline_without_weights_names_the_fix(tmp_path):
     reason = scorer.unavailable_reason()
     assert reason is not None
     assert "distilroberta-base weights not found" in reason
-    assert "huggingface-cli download distilbert/distilroberta-base --revision fb53ab8802853c8e4fbdbcd0529f21fc6f459b2b" in reason
+    assert ("huggingface-cli download distilbert/distilroberta-base "
+            "--revision fb53ab8802853c8e4fbdbcd0529f21fc6f459b2b") in reason
     assert str(tmp_path / "weights" / "distilroberta-base") in reason
     with pytest.raises(WeightsUnavailable, match="distilroberta-base weights not found"):
         scorer.score(["a"], ["x"], ["y"], ScoringContext())
@@ -158,7 +161,7 @@ def test_real_distilroberta_equals_bert_score(monkeypatch):
 def test_default_layer_is_bert_scores():
     from bert_score.utils import model2layers
 
-    from rrg_bench.metrics.bertscore import DEFAULT_LAYER, default_layers
+    from rrg_bench.metrics.bertscore.model import DEFAULT_LAYER, default_layers
 
     assert DEFAULT_LAYER == model2layers["distilroberta-base"] == default_layers("distilroberta-base")
     assert default_layers("roberta-large") == model2layers["roberta-large"]

@@ -16,7 +16,7 @@ import pytest
 
 from helpers import shared_dir
 from rrg_bench.api.scorer import ScoringContext
-from rrg_bench.metrics.bleu2_fast import Bleu2RexrankScorer, bleu2_rexrank, fast_bleu_sentence, rexrank_tokens
+from rrg_bench.metrics.bleu2_rexrank.scorer import Bleu2RexrankScorer, bleu2_rexrank, fast_bleu_sentence, rexrank_tokens
 
 MOERAD = shared_dir() / "data" / "external_predictions" / "MoERad"
 

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import shared_dir
 from rrg_bench.api.scorer import ScoringContext
-from rrg_bench.metrics.radcliq import COEFS, FEATURES, SCALER_MEAN, SCALER_SCALE, RadCliQScorer, radcliq_v1
+from rrg_bench.metrics.radcliq_v1.scorer import COEFS, FEATURES, SCALER_MEAN, SCALER_SCALE, RadCliQScorer, radcliq_v1
 
 MOERAD = shared_dir() / "data" / "external_predictions" / "MoERad"
 
@@ -68,12 +68,17 @@ def test_aggregate_mean_and_inverse():
 def tiny_components(tmp_path_factory):
     pytest.importorskip("torch")
     pytest.importorskip("bert_score")
-    from _rexrank_doubles import (FakeRadGraphScorer, build_tiny_chexbert, build_tiny_roberta, chexbert_paths,
-                                  session_dir)
+    from _rexrank_doubles import (
+        FakeRadGraphScorer,
+        build_tiny_chexbert,
+        build_tiny_roberta,
+        chexbert_paths,
+        session_dir,
+    )
 
-    from rrg_bench.metrics.bertscore import BertScoreScorer
-    from rrg_bench.metrics.bleu2_fast import Bleu2RexrankScorer
-    from rrg_bench.metrics.sembscore import SembScoreScorer
+    from rrg_bench.metrics.bertscore.scorer import BertScoreScorer
+    from rrg_bench.metrics.bleu2_rexrank.scorer import Bleu2RexrankScorer
+    from rrg_bench.metrics.sembscore.scorer import SembScoreScorer
 
     roberta = session_dir(tmp_path_factory, "tiny-roberta", build_tiny_roberta)
     chexbert = chexbert_paths(session_dir(tmp_path_factory, "tiny-chexbert", build_tiny_chexbert))

@@ -15,10 +15,10 @@ pytest.importorskip("transformers")
 
 from _rexrank_doubles import build_tiny_chexbert, chexbert_paths, iu_pairs, session_dir, upstream_semb_scores  # noqa: E402
 
+from rrg_bench.api.scorer import ScoringContext  # noqa: E402
 from rrg_bench.cache import AnnotationCache  # noqa: E402
 from rrg_bench.errors import WeightsUnavailable  # noqa: E402
-from rrg_bench.api.scorer import ScoringContext  # noqa: E402
-from rrg_bench.metrics.sembscore import SembScoreScorer, semb_cosine  # noqa: E402
+from rrg_bench.metrics.sembscore.scorer import SembScoreScorer, semb_cosine  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_real_checkpoint_equals_upstream_encode(monkeypatch):
     """With the real chexbert.pth and bert-base-uncased vocab on disk: 30 IU pairs."""
     monkeypatch.undo()
     from rrg_bench import weights
-    from rrg_bench.metrics.chexbert_model import BERT_BASE_UNCASED
+    from rrg_bench.metrics.chexbert.model import BERT_BASE_UNCASED
 
     try:
         ckpt, tok_dir = weights.resolve("chexbert"), weights.resolve("bert-base-uncased")

@@ -9,19 +9,28 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rrg_bench.baselines.am_mrg.configuration import (AMMRGConfig, ImageConfig, paper_qformer_config, paper_vision_config,
-                                            vision_token_count)
+from rrg_bench.api.types import Study
+from rrg_bench.baselines.am_mrg.configuration import (
+    AMMRGConfig,
+    ImageConfig,
+    paper_qformer_config,
+    paper_vision_config,
+    vision_token_count,
+)
 from rrg_bench.baselines.am_mrg.gradcam import grad_cam, select_patches
 from rrg_bench.baselines.am_mrg.hopfield import HopfieldLayer
 from rrg_bench.baselines.am_mrg.memory import MemoryMismatch, check_train_only, load_memory, sample_reports, save_memory
 from rrg_bench.baselines.am_mrg.model import AMMRG, IGNORE_INDEX, build_vision_encoder
 from rrg_bench.baselines.am_mrg.presets import resolve_recipe
 from rrg_bench.baselines.am_mrg.stage1 import DiseaseClassifier
-from rrg_bench.baselines.am_mrg.tiny import (build_tiny_llm, tiny_qformer_config, tiny_stage1_config, tiny_vision_config,
-                                   train_tokenizer)
+from rrg_bench.baselines.am_mrg.tiny import (
+    build_tiny_llm,
+    tiny_qformer_config,
+    tiny_stage1_config,
+    tiny_vision_config,
+    train_tokenizer,
+)
 from rrg_bench.errors import UsageError
-from rrg_bench.api.types import Study
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rrg_bench.api.generator import GeneratorContext
+from rrg_bench.api.training import TrainRequest
 from rrg_bench.baselines.am_mrg.configuration import AMMRGConfig
 from rrg_bench.baselines.am_mrg.generate import AMMRGGenerator
 from rrg_bench.baselines.am_mrg.memory import file_sha256, memory_provenance, memory_study_ids
 from rrg_bench.baselines.am_mrg.train import train
 from rrg_bench.errors import UsageError
-from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.registry import registry
-from rrg_bench.api.training import TrainRequest
 
 N_TRAIN, N_VAL, N_TEST = 32, 8, 20
 ACCELERATE = Path(sys.executable).parent / "accelerate"
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def dataset(make_iu_root):
-    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray.r2gen import IUXrayR2Gen
 
     return IUXrayR2Gen(make_iu_root({"train": N_TRAIN, "val": N_VAL, "test": N_TEST}))
 
@@ -125,7 +125,6 @@ def test_generator_refuses_a_study_held_in_its_memories(dataset, stage2):
 
 def test_bench_run_writes_a_full_record_and_two_processes_give_the_same_predictions(dataset, stage2, tmp_path):
     from helpers.bench_cli import bench_env
-
     from rrg_bench.cli import app
 
     args = ["run", "--model", "am_mrg", "--checkpoint", str(stage2[0]), "--dataset", "iu_xray/r2gen", "--split", "test",

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rrg_bench.api.generator import GeneratorContext, study_seed
 from rrg_bench.baselines.anat_attn.generate import AnatAttnGenerator
 from rrg_bench.baselines.anat_attn.tiny import build_tiny_checkpoint
 from rrg_bench.errors import UsageError
-from rrg_bench.api.generator import GeneratorContext, study_seed
 from rrg_bench.registry import registry
 
 N_TEST = 5
@@ -33,7 +33,7 @@ def iu_root(make_iu_root):
 
 @pytest.fixture(scope="module")
 def studies(iu_root):
-    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray.r2gen import IUXrayR2Gen
 
     return IUXrayR2Gen(iu_root).studies("test")[:N_TEST]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -20,9 +19,13 @@ from rrg_bench.baselines.anat_attn.masks import (
 from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
 from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter
 from rrg_bench.baselines.anat_attn.smoothing import masks_to_grid
-from rrg_bench.baselines.anat_attn.tiny import build_tiny_model, build_tiny_segmenters, tiny_segmenter_config, train_tokenizer
+from rrg_bench.baselines.anat_attn.tiny import (
+    build_tiny_model,
+    build_tiny_segmenters,
+    tiny_segmenter_config,
+    train_tokenizer,
+)
 from rrg_bench.errors import DataError, UsageError
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,7 +7,6 @@ runs see identical inputs), and the whole model against plain GPT-2 when the bia
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -24,8 +23,7 @@ from rrg_bench.baselines.anat_attn.smoothing import (
     layer_stack,
     masks_to_grid,
 )
-from rrg_bench.baselines.anat_attn.tiny import build_tiny_model, train_tokenizer, tiny_vision_config
-
+from rrg_bench.baselines.anat_attn.tiny import build_tiny_model, tiny_vision_config, train_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

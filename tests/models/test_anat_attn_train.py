@@ -20,10 +20,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from rrg_bench.api.training import TrainRequest
 from rrg_bench.baselines.anat_attn.presets import resolve_recipe
 from rrg_bench.baselines.anat_attn.train import train
 from rrg_bench.errors import UsageError
-from rrg_bench.api.training import TrainRequest
 
 N_TRAIN, N_VAL = 32, 8
 
@@ -46,7 +46,7 @@ def draw_mask(path: Path, seed: int, size: int = 128) -> None:
 
 @pytest.fixture(scope="module")
 def iu_data(make_iu_root):
-    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray.r2gen import IUXrayR2Gen
 
     root = make_iu_root({"train": N_TRAIN, "val": N_VAL})
     dataset = IUXrayR2Gen(root)

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rrg_bench.baselines.retrieval import KnnImage, PixelEncoder, canonical_sha256, vote
-from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
 from rrg_bench.api.generator import GeneratorContext, study_seed
 from rrg_bench.api.types import Study
+from rrg_bench.baselines.knn_image.encoders import PixelEncoder
+from rrg_bench.baselines.knn_image.generate import KnnImage, vote
+from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
 
 KINDS = ("hstripes", "vstripes", "disc")
 
@@ -286,8 +287,17 @@ def test_pixel_encoder_is_a_per_image_zscore_of_a_64px_thumbnail(corpus):
     np.testing.assert_allclose(row, expected.reshape(-1), rtol=1e-5, atol=1e-5)
 
 
-def test_canonical_sha256_ignores_key_order():
-    assert canonical_sha256({"a": 1, "b": [1, 2]}) == canonical_sha256({"b": [1, 2], "a": 1})
+def test_index_and_encoder_hashes_are_canonical_json_and_ignore_key_order():
+    """knn_image hashes settings with rrg_bench.hashing.sha256_json: the sorted-key compact JSON its
+    fingerprints and cache keys were always computed from (so they did not change with the move)."""
+    import json
+
+    from rrg_bench.hashing import sha256_json
+
+    obj = {"b": [1, 2], "a": {"é": None}}
+    legacy = hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                            .encode("utf-8")).hexdigest()
+    assert sha256_json(obj) == legacy == sha256_json({"a": {"é": None}, "b": [1, 2]})
 
 
 # ---------------------------------------------------------------- Hugging Face encoder (tiny ViT, no download)
@@ -410,11 +420,11 @@ def test_local_paths_that_are_not_checkpoints(corpus, tiny_vit, tmp_path):
 
 
 def test_knn_image_beats_random_report_on_demo():
-    demo = pytest.importorskip("rrg_bench.datasets.demo")
+    demo = pytest.importorskip("rrg_bench.datasets.demo.dataset")
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.rouge.rouge import Rouge
 
-    from rrg_bench.baselines.simple import RandomReport
+    from rrg_bench.baselines.random_report.generate import RandomReport
 
     dataset = demo.DemoDataset()
     train, test = dataset.studies("train"), dataset.studies("test")

@@ -6,11 +6,10 @@ the real R2Gen reports read from the shared data folder into a temporary data ro
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
-from rrg_bench.baselines.am_mrg.configuration import ImageConfig
+from rrg_bench.baselines.common.vision import ImageConfig
 from rrg_bench.baselines.s2d_align.configuration import (
     KEY_PHRASES_MARKER,
     REFERENCES_INTRO,
@@ -28,11 +27,11 @@ from rrg_bench.baselines.s2d_align.keyphrases import (
 )
 from rrg_bench.baselines.s2d_align.model import S2DAlign
 from rrg_bench.baselines.s2d_align.presets import resolve_recipe
-from rrg_bench.baselines.s2d_align.references import ReferenceIndex
+from rrg_bench.baselines.s2d_align.references import ReferenceIndex, reference_tails
 from rrg_bench.baselines.s2d_align.tiny import build_tiny_llm, tiny_vision_config, train_tokenizer
-from rrg_bench.baselines.s2d_align.train import build_examples, reference_tails, stage_config
+from rrg_bench.baselines.s2d_align.train import build_examples, stage_config
 from rrg_bench.errors import UsageError, WeightsUnavailable
-from rrg_bench.metrics.chexpert_rules import clean
+from rrg_bench.metrics.chexpert_rules.labeler import clean
 
 N_TRAIN, N_VAL = 16, 6
 
@@ -42,7 +41,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def dataset(make_iu_root):
-    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray.r2gen import IUXrayR2Gen
 
     return IUXrayR2Gen(make_iu_root({"train": N_TRAIN, "val": N_VAL, "test": 4}))
 

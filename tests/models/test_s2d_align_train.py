@@ -15,15 +15,15 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from rrg_bench.api.generator import GeneratorContext
+from rrg_bench.api.training import TrainRequest
 from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig
 from rrg_bench.baselines.s2d_align.generate import S2DAlignGenerator
 from rrg_bench.baselines.s2d_align.loading import load_model
 from rrg_bench.baselines.s2d_align.model import BANK_KEY, bank_sha256
 from rrg_bench.baselines.s2d_align.train import TRAINING_INFO, train, trained_state_sha256
 from rrg_bench.errors import UsageError
-from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.registry import registry
-from rrg_bench.api.training import TrainRequest
 
 N_TRAIN, N_VAL, N_TEST = 24, 8, 5
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def dataset(make_iu_root):
-    from rrg_bench.datasets.iu_xray import IUXrayR2Gen
+    from rrg_bench.datasets.iu_xray.r2gen import IUXrayR2Gen
 
     return IUXrayR2Gen(make_iu_root({"train": N_TRAIN, "val": N_VAL, "test": N_TEST}))
 

@@ -1,4 +1,4 @@
-"""Simple baselines (random_report, constant_normal, oracle) and the shared image loader."""
+"""Simple baselines (random_report, constant_normal, oracle), the registry tables and the shared image loader."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rrg_bench.baselines.image_io import file_sha256, load_image, load_study_image, select_image, to_float_array
-from rrg_bench.baselines.simple import CONSTANT_NORMAL_RULE, ConstantNormal, Oracle, RandomReport, draw_excluding
-from rrg_bench.errors import DataError, UsageError
 from rrg_bench.api.generator import GeneratorContext, study_seed
-from rrg_bench.registry import registry
 from rrg_bench.api.types import Study
-from rrg_bench.metrics.labels import BLANK, CHEXPERT_LABELS, NO_FINDING, POSITIVE
+from rrg_bench.baselines.common.images import file_sha256, load_image, load_study_image, select_image, to_float_array
+from rrg_bench.baselines.constant_normal.generate import CONSTANT_NORMAL_RULE, ConstantNormal
+from rrg_bench.baselines.oracle.generate import Oracle
+from rrg_bench.baselines.random_report.generate import RandomReport, draw_excluding
+from rrg_bench.errors import DataError, UsageError
+from rrg_bench.metrics.common.labels import BLANK, CHEXPERT_LABELS, NO_FINDING, POSITIVE
+from rrg_bench.registry import registry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,7 +140,7 @@ def test_oracle_copies_the_reference_and_is_never_eligible():
 
 
 def test_registry_resolves_the_builtin_names():
-    from rrg_bench.baselines.retrieval import KnnImage
+    from rrg_bench.baselines.knn_image.generate import KnnImage
 
     gens = registry("generators")
     assert gens.get("random_report") is RandomReport
@@ -148,8 +150,35 @@ def test_registry_resolves_the_builtin_names():
 
 
 def test_baseline_modules_do_not_import_torch():
-    code = "import sys, baselines.simple, baselines.retrieval; assert 'torch' not in sys.modules"
+    names = ("constant_normal", "random_report", "oracle", "knn_image", "anat_attn", "am_mrg", "s2d_align")
+    generators = ", ".join(f"rrg_bench.baselines.{name}.generate" for name in names)
+    code = f"import sys, {generators}; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_every_generator_is_a_folder_with_its_card_beside_its_code():
+    from rrg_bench.baselines import GENERATORS, TRAINERS
+
+    for name, entry in GENERATORS.items():
+        assert entry.target.startswith(f"rrg_bench.baselines.{name}.generate:"), entry.target
+        assert entry.card == f"rrg_bench.baselines.{name}:CARD.md"
+        folder = REPO / "baselines" / name
+        assert (folder / "CARD.md").is_file() and (folder / "generate.py").is_file()
+    assert not (REPO / "baselines" / "cards").exists()
+    assert set(TRAINERS) == {"anat_attn", "am_mrg", "s2d_align"}
+
+
+def test_published_models_have_one_shape_and_no_model_imports_anothers_internals():
+    shape = {"configuration.py", "presets.py", "model.py", "loading.py", "generate.py", "train.py", "tiny.py",
+             "CARD.md"}
+    models = ("anat_attn", "am_mrg", "s2d_align")
+    for name in models:
+        folder = REPO / "baselines" / name
+        assert shape <= {p.name for p in folder.iterdir()}, name
+        for path in folder.glob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            others = [m for m in models if m != name and f"rrg_bench.baselines.{m}." in text]
+            assert others == [], f"{path.relative_to(REPO)} imports {others}"
 
 
 # ---------------------------------------------------------------- constant_normal
@@ -175,9 +204,9 @@ class FakeLabeler:
 @pytest.fixture
 def fake_labeler(monkeypatch):
     labeler = FakeLabeler()
-    module = types.ModuleType("rrg_bench.metrics.chexpert_rules")
+    module = types.ModuleType("rrg_bench.metrics.chexpert_rules.labeler")
     module.label_reports = labeler
-    monkeypatch.setitem(sys.modules, "rrg_bench.metrics.chexpert_rules", module)
+    monkeypatch.setitem(sys.modules, "rrg_bench.metrics.chexpert_rules.labeler", module)
     return labeler
 
 
@@ -219,7 +248,7 @@ def iu_train() -> list[Study]:
 
 
 def test_constant_normal_on_iu_xray_train_picks_a_normal_report():
-    rules = pytest.importorskip("rrg_bench.metrics.chexpert_rules")
+    rules = pytest.importorskip("rrg_bench.metrics.chexpert_rules.labeler")
     train = iu_train()
     gen = ConstantNormal()
     gen.setup(context(train))
@@ -300,3 +329,69 @@ def test_select_image_uses_the_manifest_frontal_view(tmp_path):
 def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path):
     path = save_png(tmp_path / "a.png", np.eye(8, dtype=np.uint8) * 255)
     assert file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- trainers never use the test split
+
+
+@pytest.mark.parametrize("option", ["--train-split", "--val-split"])
+@pytest.mark.parametrize("model, stage", [("anat_attn", None), ("am_mrg", 1), ("am_mrg", 2), ("s2d_align", 1)])
+def test_every_trainer_refuses_the_test_split_for_training_and_validation(model, stage, option, tmp_path):
+    """Validation picks ``best/`` and stops training early, so a test split there leaks as surely as
+    one trained on: both options end in a usage error (exit 2, one ``error:`` line naming the option)
+    before anything is built or written."""
+    from typer.testing import CliRunner
+
+    from rrg_bench.cli import app
+
+    out = tmp_path / "run"
+    args = ["train", "--model", model, "--dataset", "demo", "--output", str(out), "--preset", "tiny",
+            "--no-progress", option, "test"]
+    result = CliRunner().invoke(app, args + (["--stage", str(stage)] if stage else []))
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"{option} test" in errors[0], result.stderr
+    assert not out.exists()
+
+
+def test_training_splits_refuse_test_before_reading_any_study():
+    from rrg_bench.api.training import TrainRequest
+    from rrg_bench.baselines.common.splits import training_splits
+
+    class Untouchable:
+        name, splits = "unit", ("train", "val", "test")
+
+        def studies(self, split):
+            raise AssertionError(f"read {split}")
+
+    for train_split, val_split, option in (("test", "val", "--train-split"), ("train", "test", "--val-split")):
+        request = TrainRequest(dataset=Untouchable(), output_dir=Path("unused"), train_split=train_split,
+                               val_split=val_split)
+        with pytest.raises(UsageError, match=f"{option} test"):
+            training_splits(request, model="unit", images="frontal", val_limit=None)
+
+
+# ---------------------------------------------------------------- the Hub, through rrg_bench.weights
+
+
+def test_hub_checkpoints_go_through_rrg_bench_weights(monkeypatch, tmp_path):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    from rrg_bench.baselines.common.checkpoints import resolve_checkpoint
+    from rrg_bench.errors import WeightsUnavailable
+
+    calls = []
+
+    def fake_snapshot(repo_id, revision=None, local_files_only=False, **kw):
+        calls.append((repo_id, revision, local_files_only))
+        if repo_id == "org/missing":
+            raise OSError("offline")
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    assert resolve_checkpoint("org/model", "abc123", model="am_mrg") == tmp_path
+    with pytest.raises(WeightsUnavailable, match=r"am_mrg checkpoint 'org/missing' \(revision abc123\).*"
+                                                 r"OSError: offline.*checkpoint=<local directory>"):
+        resolve_checkpoint("org/missing", "abc123", model="am_mrg")
+    assert calls == [("org/model", "abc123", False), ("org/missing", "abc123", False)]
+    with pytest.raises(UsageError, match="revision"):
+        resolve_checkpoint("org/model", None)

@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench.cache import (DB_NAME, AnnotationCache, CacheError, annotate_cached, cache_key, default_path,
-                         normalise, text_hash)
+from rrg_bench.cache import (
+    DB_NAME,
+    AnnotationCache,
+    CacheError,
+    annotate_cached,
+    cache_key,
+    default_path,
+    normalise,
+    text_hash,
+)
 
 
 @pytest.fixture
@@ -170,7 +178,9 @@ def test_locations(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "envdir"))
     assert default_path() == tmp_path / "envdir" / DB_NAME
     with AnnotationCache() as c:
-        assert c.path == tmp_path / "envdir" / DB_NAME and c.path.exists()
+        assert c.path == tmp_path / "envdir" / DB_NAME and not c.path.exists()  # opened on first use only
+        c.stats()
+        assert c.path.exists()
     (tmp_path / "d").mkdir()
     with AnnotationCache(tmp_path / "d") as c:
         assert c.path == tmp_path / "d" / DB_NAME
@@ -180,18 +190,22 @@ def test_locations(tmp_path, monkeypatch):
 
 def test_wal_mode_and_foreign_schema_version_is_refused(tmp_path):
     path = tmp_path / "c.sqlite"
-    with AnnotationCache(path):
-        pass
+    with AnnotationCache(path) as c:
+        c.stats()
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
     raw.commit()
     raw.close()
     with pytest.raises(CacheError, match="schema version 99"):
-        AnnotationCache(path)
+        AnnotationCache(path).stats()
     (tmp_path / "garbage.sqlite").write_bytes(b"this is not a database" * 100)
+    garbage = AnnotationCache(tmp_path / "garbage.sqlite")  # constructing it touches nothing
     with pytest.raises(CacheError, match="cannot open"):
-        AnnotationCache(tmp_path / "garbage.sqlite")
+        garbage.stats()
+    with pytest.raises(CacheError, match="no annotation cache"):
+        AnnotationCache(tmp_path / "typo.sqlite", create=False).stats()
+    assert not (tmp_path / "typo.sqlite").exists()
 
 
 def _writer(path: str, worker: int, rounds: int, queue) -> None:

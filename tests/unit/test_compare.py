@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench.compare import (StatsUnavailable, Tolerances, compare_records, find_regressions, load, load_tolerances,
-                           raise_on_regressions)
-from rrg_bench.errors import BenchError, RegressionFound, UsageError
 from helpers.leaderboard_records import make_record, toy_factory
+from rrg_bench.compare import StatsUnavailable, compare_records, load
+from rrg_bench.errors import BenchError, RegressionFound, UsageError
+from rrg_bench.tolerances import Tolerances, find_regressions, load_tolerances, raise_on_regressions
 
 BASE = [1] * 60 + [0] * 20  # 80 studies, accuracy 0.75
 

@@ -12,15 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rrg_bench.datasets.demo import (
-    DemoDataset,
-    build_demo,
-    draw_xray,
-    parse_findings,
-    png_bytes,
-    shipped_dir,
-    write_synthetic_images,
-)
+from rrg_bench.datasets.demo.build import build_demo
+from rrg_bench.datasets.demo.dataset import DemoDataset, shipped_dir
+from rrg_bench.datasets.demo.drawing import draw_xray, png_bytes, write_synthetic_images
+from rrg_bench.datasets.demo.findings import parse_findings
 from rrg_bench.errors import DataError
 from rrg_bench.manifests import sha256_text
 

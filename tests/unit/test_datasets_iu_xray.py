@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench.datasets.iu_xray import (
+from rrg_bench.datasets.iu_xray.build import build_r2gen_manifest
+from rrg_bench.datasets.iu_xray.openi import (
     FROM_INFERRED_ORDER,
     FROM_PROJECTION,
     NO_FRONTAL_IN_PAIR,
-    IUXrayR2Gen,
-    build_manifest,
     choose_frontal,
     openi_png_name,
     uid_of,
 )
+from rrg_bench.datasets.iu_xray.r2gen import IUXrayR2Gen
 from rrg_bench.errors import DataError
 from rrg_bench.manifests import references_sha256, sha256_text
 
@@ -216,7 +216,7 @@ def test_every_study_records_how_its_frontal_was_decided(iu_source):
 
 
 def test_rebuilding_the_manifest_reproduces_the_committed_files(tmp_path, iu_source):
-    build_manifest(iu_source, tmp_path)
+    build_r2gen_manifest(iu_source, tmp_path)
     for name in ("manifest.yaml", "train.jsonl", "val.jsonl", "test.jsonl"):
         assert (tmp_path / name).read_bytes() == (COMMITTED / name).read_bytes(), name
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import rrg_bench.datasets.mimic_cxr as mimic
-from rrg_bench.datasets.mimic_cxr import MimicCxrOfficial, PREPARED_SUBDIR, prepare_mimic_cxr
-from rrg_bench.datasets.mimic_sections import (
+import rrg_bench.datasets.mimic_cxr.prepare as mimic_prepare
+from helpers.mimic_fake import FakeStudy, report, write_tree
+from rrg_bench.datasets.mimic_cxr.official import PREPARED_SUBDIR, MimicCxrOfficial
+from rrg_bench.datasets.mimic_cxr.prepare import prepare_mimic_cxr
+from rrg_bench.datasets.mimic_cxr.sections import (
     CUSTOM_RULE_STUDIES,
     findings_section,
     impression_section,
@@ -22,7 +24,6 @@ from rrg_bench.datasets.mimic_sections import (
 )
 from rrg_bench.errors import DataError
 from rrg_bench.manifests import sha256_bytes, sha256_text
-from helpers.mimic_fake import FakeStudy, report, write_tree
 
 TITLE = "                                 FINAL REPORT\n"
 
@@ -218,7 +219,7 @@ def test_zip_reports_give_the_same_study_lists(physionet, tmp_path):
 
 def test_matching_published_counts_make_the_data_official(physionet, tmp_path, monkeypatch):
     counts = {"train": {"studies": 6, "images": 6}, "val": {"studies": 2, "images": 4}, "test": {"studies": 5, "images": 7}}
-    monkeypatch.setattr(mimic, "published_counts", lambda: counts)
+    monkeypatch.setattr(mimic_prepare, "published_counts", lambda: counts)
     result = prepare_mimic_cxr(physionet, tmp_path / "data" / "mimic_cxr")  # <data root>/mimic_cxr is found too
     assert result.official and result.count_mismatches == []
     dataset = MimicCxrOfficial(tmp_path / "data")

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers.mimic_fake import FakeStudy, report, write_tree
 from rrg_bench.datasets import rexrank_policy as policy
-from rrg_bench.datasets.chexpert_plus_rexrank import CheXpertPlusRexrank, prepare_chexpert_plus_rexrank, study_id_of
-from rrg_bench.datasets.iu_xray import IUXrayR2Gen
-from rrg_bench.datasets.iu_xray_rexrank import IUXrayRexrank, IUXrayRexrankFindings, build_manifest
-from rrg_bench.datasets.mimic_cxr_rexrank import MimicCxrRexrank, MimicCxrRexrankFindings, prepare_mimic_cxr_rexrank
+from rrg_bench.datasets.chexpert_plus.rexrank import CheXpertPlusRexrank, prepare_chexpert_plus_rexrank, study_id_of
+from rrg_bench.datasets.iu_xray.build import build_rexrank_manifest
+from rrg_bench.datasets.iu_xray.r2gen import IUXrayR2Gen
+from rrg_bench.datasets.iu_xray.rexrank import IUXrayRexrank, IUXrayRexrankFindings
+from rrg_bench.datasets.mimic_cxr.rexrank import MimicCxrRexrank, MimicCxrRexrankFindings, prepare_mimic_cxr_rexrank
 from rrg_bench.errors import DataError
 from rrg_bench.manifests import sha256_text
 from rrg_bench.registry import registry
-from helpers.mimic_fake import FakeStudy, report, write_tree
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ def test_registered():
 
 
 def test_iu_manifest_builder_reproduces_the_committed_files(iu_source, tmp_path):
-    build_manifest(iu_source, tmp_path / "m")
+    build_rexrank_manifest(iu_source, tmp_path / "m")
     committed = REPO / "data_manifests" / "iu_xray" / "rexrank"
     for name in ("manifest.yaml", "test.jsonl", "val.jsonl"):
         assert (tmp_path / "m" / name).read_bytes() == (committed / name).read_bytes(), name

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench.hashing import canonical_json, sha256_json
 from rrg_bench.api.generator import study_seed
-from rrg_bench.specs import parse_spec
 from rrg_bench.errors import UsageError
+from rrg_bench.hashing import canonical_json, sha256_json
+from rrg_bench.specs import parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def test_parse_spec():
 
 
 def test_cli_start_up_imports_no_heavy_library():
-    code = ("import sys, rrg_bench.cli, rrg_bench.runner, rrg_bench.registry; "
+    code = ("import sys, rrg_bench.cli, rrg_bench.run, rrg_bench.registry; "
             "heavy = [m for m in ('torch', 'transformers', 'sklearn', 'pandas') if m in sys.modules]; "
             "print(','.join(heavy))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -75,9 +75,8 @@ def test_a_users_own_generic_modules_do_not_shadow_ours(tmp_path):
 @pytest.mark.slow
 def test_the_wheel_installs_one_top_level_package(tmp_path):
     """``pip install .`` must put exactly ``rrg_bench`` (and its dist-info) into site-packages."""
-    import zipfile
-
     import shutil
+    import zipfile
 
     # build from a copy of the tracked files: setuptools writes build/ and *.egg-info beside the sources
     listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True).stdout

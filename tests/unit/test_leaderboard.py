@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench.errors import BenchError, RegressionFound, UsageError
 from helpers.leaderboard_records import REFS, make_board_root, make_record
+from rrg_bench.errors import BenchError, RegressionFound, UsageError
 from rrg_bench.leaderboard.boards import BoardLayout, parse_board
-from rrg_bench.leaderboard.build import TABLE_FILES, build, check, raise_on_check
+from rrg_bench.leaderboard.build import TABLE_FILES, board_table, build, check, raise_on_check
 from rrg_bench.leaderboard.store import add_record
+from rrg_bench.records import load_any as load
 
 HITS_GOOD = [1] * 30 + [0] * 10
 HITS_MID = [1] * 22 + [0] * 18
@@ -176,7 +177,6 @@ def test_add_copies_record_bytes_and_numeric_stats_only(tmp_path: Path):
     with pytest.raises(BenchError, match=r"\['report'\] are not numeric"):
         add_record(layout, texty)
     assert not list(layout.records_dir("toy_board").glob("model_t*"))
-    assert add_record(layout, texty, with_stats=False).stats == []
     wrong = make_record(tmp_path / "w", "model_w", HITS_MID, references_sha256="b" * 64)
     with pytest.raises(BenchError, match="references_sha256"):
         add_record(layout, wrong)
@@ -194,6 +194,24 @@ def test_rerun_with_same_fingerprint_needs_replace(tmp_path: Path):
     with pytest.raises(BenchError, match="--replace"):
         add_record(layout, src)
     assert add_record(layout, src, replace=True).state == "replaced"
+
+
+def test_replace_swaps_the_record_a_board_shows_and_deletes_none(tmp_path: Path):
+    layout = BoardLayout(make_board_root(tmp_path / "lb"))
+    first = make_record(tmp_path / "a", "model_a", HITS_MID)
+    better = make_record(tmp_path / "b", "model_a", HITS_GOOD)  # the same system, re-run
+    add_record(layout, first)
+    with pytest.raises(BenchError, match="already shows system 'model_a'"):
+        add_record(layout, better)
+    result = add_record(layout, better, replace=True)
+    assert result.state == "replaced"
+    active = layout.record_files("toy_board")
+    assert [p.name for p in active] == [result.record.name]
+    retired = sorted((layout.records_dir("toy_board") / "retired").glob("*.json"))
+    assert len(retired) == 1 and retired[0].read_bytes() == first.read_bytes()
+    assert (retired[0].with_suffix("") / "scores").is_dir()  # its statistics went with it
+    rows = board_table(layout.load("toy_board"), [load(p) for p in active]).rows
+    assert [r.label for r in rows] == ["model_a"]
 
 
 def test_board_spec_validation(tmp_path: Path):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers.leaderboard_records import make_record, toy_factory
 from rrg_bench.compare import load
 from rrg_bench.errors import BenchError, UsageError
-from helpers.leaderboard_records import make_record, toy_factory
 from rrg_bench.leaderboard.paper import paper_table
 from rrg_bench.leaderboard.render import to_csv, to_latex, to_markdown
 

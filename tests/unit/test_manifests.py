@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from rrg_bench.errors import DataError, UsageError

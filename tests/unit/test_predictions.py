@@ -6,10 +6,18 @@ import json
 
 import pytest
 
-from rrg_bench.errors import PredictionsError
-from rrg_bench.predictions import (MAX_REPORT_CHARS, PredictionsWriter, align, encode_line, read_external, recover,
-                               write_ordered)
 from rrg_bench.api.types import Generation, Study
+from rrg_bench.errors import PredictionsError
+from rrg_bench.predictions import (
+    LONG_REPORT_CHARS,
+    ExternalPrediction,
+    PredictionsWriter,
+    align,
+    encode_line,
+    read_external,
+    recover,
+    write_ordered,
+)
 
 
 def _studies(n: int) -> list[Study]:
@@ -63,11 +71,12 @@ def test_external_jsonl_errors_name_the_line(tmp_path, content, message):
         read_external(path)
 
 
-def test_huge_report_is_rejected_with_its_study(tmp_path):
+def test_huge_report_is_read_as_it_is(tmp_path):
+    """A looping generator's 200,000-character report is its output: scored (and counted), not refused."""
     path = tmp_path / "p.jsonl"
-    path.write_text(encode_line("s7", "word " * (MAX_REPORT_CHARS // 4)), encoding="utf-8")
-    with pytest.raises(PredictionsError, match=r"p.jsonl:1: report for study s7 has"):
-        read_external(path)
+    report = "word " * (LONG_REPORT_CHARS * 10 // 5)
+    path.write_text(encode_line("s7", report), encoding="utf-8")
+    assert read_external(path)[0].report == report
 
 
 def test_csv_and_json_inputs(tmp_path):
@@ -83,15 +92,14 @@ def test_csv_and_json_inputs(tmp_path):
 
 
 def test_align_joins_by_id_not_position():
-    preds = [type("P", (), {"study_id": sid, "report": f"hyp {sid}", "line": i})() for i, sid in
-             enumerate(["s2", "s0", "s1"], 1)]
+    preds = [ExternalPrediction(sid, f"hyp {sid}", i) for i, sid in enumerate(["s2", "s0", "s1"], 1)]
     al = align(preds, _studies(3), source="f")
     assert al.hypotheses == ["hyp s0", "hyp s1", "hyp s2"] and al.complete
 
 
 def test_align_lists_missing_extra_and_duplicates():
-    mk = lambda sid, i: type("P", (), {"study_id": sid, "report": "", "line": i})()  # noqa: E731
-    with pytest.raises(PredictionsError, match=r"duplicate study ids \(1: s0\)"):
+    mk = lambda sid, i: ExternalPrediction(sid, "", i)  # noqa: E731
+    with pytest.raises(PredictionsError, match=r"duplicate study ids \(1: s0 \(lines 1 and 2\)\)"):
         align([mk("s0", 1), mk("s0", 2)], _studies(2), source="f")
     with pytest.raises(PredictionsError, match=r"missing predictions for 2: s1, s2.*ids not in the split \(1: zz\)"):
         align([mk("s0", 1), mk("zz", 2)], _studies(3), source="f")

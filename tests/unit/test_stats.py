@@ -152,7 +152,7 @@ def test_different_or_duplicated_studies_are_refused(normal_rows):
 
 def nlg_like_stats(n: int, seed: int, quality: float = 0.4) -> pd.DataFrame:
     """Plausible NLGScorer statistics (random, internally consistent) without running Java."""
-    from rrg_bench.metrics.nlg import BLEU_COLS, METEOR_COLS
+    from rrg_bench.metrics.nlg.maths import BLEU_COLS, METEOR_COLS
 
     rng = np.random.default_rng(seed)
     testlen = rng.integers(10, 60, n)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from rrg_bench import weights
-from rrg_bench import hashing
-from rrg_bench.hashing import sha256_file_memo, sha256_tree
+from rrg_bench import hashing, weights
 from rrg_bench.errors import BenchError, UsageError, WeightsUnavailable
+from rrg_bench.hashing import sha256_file_memo, sha256_tree
+from rrg_bench.metrics.chexbert.weights import RRG_SCORERS_REVISION
+from rrg_bench.weights import locate
 
 
 @pytest.fixture(autouse=True)
@@ -27,14 +28,7 @@ def isolated(tmp_path, monkeypatch):
     for name in ("BENCH_CHEXBERT_CKPT", "BENCH_RADGRAPH_MODEL_DIR", "BENCH_BERT_BASE_UNCASED_DIR"):
         monkeypatch.delenv(name, raising=False)
     # the HF cache lookup for bert-base-uncased must not see the machine's real cache
-    monkeypatch.setattr(weights, "_upstream_locations",
-                        _only_appdirs_locations(weights._upstream_locations), raising=True)
-
-
-def _only_appdirs_locations(original):
-    def locations(name):
-        return [] if name == "bert-base-uncased" else original(name)
-    return locations
+    monkeypatch.setattr(locate, "_hf_cache", lambda spec: [], raising=True)
 
 
 def sha(data: bytes) -> str:
@@ -47,8 +41,8 @@ def test_known_entries_are_pinned():
         s = weights.spec(name)
         assert len(s.revision) == 40 and int(s.revision, 16) >= 0, name
     assert weights.spec("chexbert").files == ("chexbert.pth",)
-    assert weights.spec("chexbert").revision == weights.RRG_SCORERS_REVISION
-    with pytest.raises(UsageError, match="unknown weights 'chexbertt'"):
+    assert weights.spec("chexbert").revision == RRG_SCORERS_REVISION
+    with pytest.raises(UsageError, match="unknown weights entry 'chexbertt'"):
         weights.spec("chexbertt")
 
 
@@ -145,10 +139,10 @@ def test_fetch_archive_extracts_records_and_verifies(tmp_path):
     hub = FakeHub({"radgraph.tar.gz": _tarball({"config.json": b"{}", "vocabulary/ner.txt": b"A\nB\n",
                                                 "weights.th": b"w" * 100})})
     path = weights.fetch("radgraph", download=hub)
-    assert hub.calls == [("StanfordAIMI/RRG_scorers", "radgraph.tar.gz", weights.RRG_SCORERS_REVISION)]
+    assert hub.calls == [("StanfordAIMI/RRG_scorers", "radgraph.tar.gz", RRG_SCORERS_REVISION)]
     assert path == tmp_path / "weights" / "radgraph" and (path / "vocabulary" / "ner.txt").read_bytes() == b"A\nB\n"
     record = json.loads(weights.sidecar_path("radgraph").read_text())
-    assert record["revision"] == weights.RRG_SCORERS_REVISION
+    assert record["revision"] == RRG_SCORERS_REVISION
     assert record["files"]["radgraph.tar.gz"] == sha(hub.files["radgraph.tar.gz"])
     assert weights.resolve("radgraph") == path
     result = weights.verify("radgraph")

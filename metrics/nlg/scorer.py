@@ -1,0 +1,215 @@
+"""The ``nlg`` scorer: pycocoevalcap's corpus values and per-study statistics under one text convention.
+
+What runs where: the convention turns texts into tokens (:mod:`.normalisers`), METEOR runs in
+its JVM (:mod:`.meteor`) while BLEU, ROUGE-L and CIDEr-D run in Python (:mod:`.maths`), and
+:meth:`NLGScorer.aggregate` recomputes every corpus value from the statistics table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.errors import UsageError
+from rrg_bench.hashing import sha256_file_memo
+from rrg_bench.metrics.nlg.java import (
+    JAVA_INSTALL_HINT,
+    METEOR_JAR,
+    PTB_JAR,
+    NLGSubprocessError,
+    java_executable,
+    java_version,
+    pycocoevalcap_version,
+    require_java,
+)
+from rrg_bench.metrics.nlg.maths import BLEU_N, coco_scores, corpus_values, statistics_frame
+from rrg_bench.metrics.nlg.meteor import MeteorProcess
+from rrg_bench.metrics.nlg.normalisers import NORMALISERS, Normaliser, PTBNormaliser, R2GenConventionNormaliser
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: (column key, display name, convention for table captions)
+_FAMILIES: tuple[tuple[str, str, str], ...] = (
+    *((f"bleu{n}", f"BLEU-{n}", f"corpus BLEU-{n}, pycocoevalcap 1.2 Bleu(4) (clipped n-gram counts "
+       "summed over studies, one brevity penalty)") for n in range(1, BLEU_N + 1)),
+    ("meteor", "METEOR", "METEOR 1.5 jar via pycocoevalcap 1.2 (-l en -norm), corpus score from summed statistics"),
+    ("rouge_l", "ROUGE-L", "ROUGE-L F (beta=1.2), pycocoevalcap 1.2, mean over studies"),
+    ("cider_d", "CIDEr-D", "CIDEr-D (n=1..4, sigma=6, x10), pycocoevalcap 1.2, mean over studies, "
+     "idf from this set's references"),
+)
+
+
+class NLGParams(BaseModel):
+    """``tok=`` picks a text normaliser; ``conv=r2gen`` instead reproduces R2Gen's whole pipeline.
+
+    Unset (None) parameters are left out of the spec, so the default stays ``nlg[tok=ptb]``
+    and the convention is ``nlg[conv=r2gen]`` (plus any explicit override).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    tok: Literal["ptb", "r2gen"] | None = "ptb"
+    conv: Literal["r2gen"] | None = None
+    #: conv=r2gen only; None = R2Gen's value for the evaluated dataset
+    cleaner: Literal["iu_xray", "mimic_cxr"] | None = None
+    threshold: int | None = Field(default=None, ge=1)
+    max_seq_length: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _one_convention(self) -> NLGParams:
+        conv_only = [k for k in ("cleaner", "threshold", "max_seq_length") if getattr(self, k) is not None]
+        if self.conv is None:
+            if conv_only:
+                raise ValueError(f"{', '.join(conv_only)} only apply with conv=r2gen")
+            if self.tok is None:
+                raise ValueError("tok must be ptb or r2gen")
+            return self
+        if "tok" in self.model_fields_set and self.tok is not None:
+            raise ValueError(f"conv={self.conv} fixes its own text handling; drop tok={self.tok}")
+        self.tok = None
+        return self
+
+
+class NLGScorer(Scorer):
+    """pycocoevalcap's BLEU-1..4, METEOR, ROUGE-L and CIDEr-D under one named text convention."""
+
+    name = "nlg"
+    version = "1"
+    Params = NLGParams
+
+    #: seconds before the PTB tokeniser or METEOR is killed; env BENCH_NLG_TIMEOUT overrides
+    timeout_s: float = 600.0
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        env = os.environ.get("BENCH_NLG_TIMEOUT")
+        if env:
+            try:
+                self.timeout_s = float(env)
+            except ValueError:
+                raise UsageError(f"BENCH_NLG_TIMEOUT={env!r} is not a number of seconds") from None
+        self.normaliser: Normaliser = _make_normaliser(self.params)
+        self._meteor: MeteorProcess | None = None
+
+    @property
+    def spec(self) -> str:
+        """Like ``Scorer.spec`` but without unset parameters: ``nlg[tok=ptb]``, ``nlg[conv=r2gen]``."""
+        items = sorted(self._set_params().items())
+        return self.name + "[" + ",".join(f"{k}={v}" for k, v in items) + "]"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "params": self._set_params(), "impl": self.impl()}
+
+    def _set_params(self) -> dict[str, Any]:
+        return self.params.model_dump(mode="json", exclude_none=True)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[NLGScorer]:
+        """Share one METEOR JVM between several ``score`` calls (its start costs ~6 s).
+
+        Outside a session each ``score`` call starts and closes its own JVM.
+        """
+        if self._meteor is not None:
+            yield self
+            return
+        with MeteorProcess(timeout_s=self.timeout_s) as meteor:
+            self._meteor = meteor
+            try:
+                yield self
+            finally:
+                self._meteor = None
+
+    # -- contract --------------------------------------------------------------------
+
+    def columns(self) -> list[Column]:
+        suffix = self.spec[len(self.name):]  # e.g. "[tok=ptb]"
+        return [Column(id=f"{key}{suffix}", display=display,
+                       convention=f"{conv}; {self.normaliser.description}")
+                for key, display, conv in _FAMILIES]
+
+    def unavailable_reason(self) -> str | None:
+        if java_executable() is None:
+            return f"needs Java 17 for METEOR 1.5 and the PTB tokeniser: {JAVA_INSTALL_HINT}"
+        for jar in (METEOR_JAR, PTB_JAR):
+            if not jar.is_file():
+                return (f"pycocoevalcap is missing {jar}; reinstall it: "
+                        "`pip install --force-reinstall pycocoevalcap==1.2`")
+        return None
+
+    def impl(self) -> dict[str, Any]:
+        java = java_executable()
+        facts: dict[str, Any] = {
+            "pycocoevalcap": pycocoevalcap_version(),
+            "normaliser": self.normaliser.id,
+            "meteor_jar": METEOR_JAR.name,
+            "meteor_jar_sha256": sha256_file_memo(METEOR_JAR) if METEOR_JAR.is_file() else None,
+            "java": java_version(java) if java else None,
+        }
+        if isinstance(self.normaliser, PTBNormaliser):
+            facts["ptb_jar_sha256"] = sha256_file_memo(PTB_JAR) if PTB_JAR.is_file() else None
+        facts.update(self.normaliser.facts())
+        return facts
+
+    def score(self, study_ids: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
+              ctx: ScoringContext) -> ScoreResult:
+        n = len(study_ids)
+        if not (n == len(hyps) == len(refs)):
+            raise ValueError(f"nlg: {n} study ids, {len(hyps)} hypotheses, {len(refs)} references")
+        if n == 0:
+            raise UsageError("metric 'nlg': there are no studies to score")
+        if len(set(study_ids)) != n:
+            raise ValueError("nlg: study ids must be unique")
+        java = require_java()
+
+        # The METEOR JVM spends seconds loading its paraphrase table and then works in its own
+        # process: start it first and let it run while Python computes BLEU/ROUGE/CIDEr.
+        # The stack closes our JVM before joining the thread pool, so an error here never
+        # leaves the METEOR thread waiting on a live process.
+        with contextlib.ExitStack() as stack:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="meteor"))
+            meteor = (self._meteor if self._meteor is not None
+                      else stack.enter_context(MeteorProcess(timeout_s=self.timeout_s, java=java)))
+            hyp_t, ref_t, notes = self.normaliser.prepare(hyps, refs, ctx, timeout_s=self.timeout_s)
+            advance = ctx.progress("METEOR", n) if ctx.progress else None
+            met_future = pool.submit(meteor.score, hyp_t, ref_t, advance)
+            coco = coco_scores(hyp_t, ref_t)
+            met, met_failure = _meteor_or_failure(met_future, hyp_t, study_ids)
+
+        values = dict(zip([c.id for c in self.columns()], [*coco.bleu, met.corpus if met else None,
+                                                          coco.rouge_l, coco.cider_d]))
+        unavailable = {cid: met_failure for cid, v in values.items() if v is None and met_failure}
+        return ScoreResult(values={k: float(v) for k, v in values.items() if v is not None},
+                           stats=statistics_frame(study_ids, coco, met), unavailable=unavailable,
+                           ci_method="bootstrap", notes=[*notes, *coco.notes])
+
+    def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
+        ids = [c.id for c in self.columns()]
+        return {k: v for k, v in zip(ids, corpus_values(stats)) if v is not None}
+
+
+def _meteor_or_failure(future: Any, hyps: Sequence[str], study_ids: Sequence[str]) -> tuple[Any, str | None]:
+    """METEOR's output, or why the jar could not score these texts (the other columns still can).
+
+    METEOR 1.5's aligner can exhaust its 2 GB heap on a pathological hypothesis (a looping
+    generator's 200,000-character report); that study's METEOR cannot be computed, and a corpus
+    METEOR without it would be another number, so the column is recorded as unavailable."""
+    try:
+        return future.result(), None
+    except NLGSubprocessError as exc:
+        longest = max(range(len(hyps)), key=lambda i: len(hyps[i]))
+        return None, (f"METEOR 1.5 could not score these texts ({exc}); the longest hypothesis is study "
+                      f"{study_ids[longest]} with {len(hyps[longest].split()):,} tokens")
+
+
+def _make_normaliser(params: NLGParams) -> Normaliser:
+    if params.conv == "r2gen":
+        return R2GenConventionNormaliser(cleaner=params.cleaner, threshold=params.threshold,
+                                         max_seq_length=params.max_seq_length)
+    assert params.tok is not None
+    return NORMALISERS[params.tok]()
