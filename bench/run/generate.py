@@ -30,7 +30,7 @@ from rrg_bench.hashing import sha256_json
 from rrg_bench.predictions.jsonl import PredictionsWriter, journal_path, read_unverified, recover, write_ordered
 from rrg_bench.progress import ProgressReporter
 from rrg_bench.run.locks import DirLock
-from rrg_bench.run.names import directory_name
+from rrg_bench.run.names import dataset_directory, directory_name
 from rrg_bench.run.spec import RunOptions, RunSpec
 from rrg_bench.run.topology import Topology
 
@@ -57,7 +57,7 @@ def harness_major_minor() -> str:
 
 
 def run_directory(runs_dir: Path, spec: RunSpec, fingerprint: str) -> Path:
-    return (Path(runs_dir) / directory_name(spec.dataset, "--dataset") / directory_name(spec.split, "--split")
+    return (Path(runs_dir) / dataset_directory(spec.dataset) / directory_name(spec.split, "--split")
             / directory_name(spec.model, "--model") / fingerprint[:12])
 
 

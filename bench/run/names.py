@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 from rrg_bench.errors import UsageError
 from rrg_bench.hashing import sha256_text
@@ -43,3 +44,8 @@ def directory_name(name: str, option: str = "--name") -> str:
         return name
     slug = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", name).strip("._")[:60] or "name"
     return f"{slug}-{sha256_text(name)[:8]}"
+
+
+def dataset_directory(dataset: str) -> Path:
+    """``iu_xray/r2gen`` -> ``iu_xray/r2gen``: a dataset id's segments as nested directories."""
+    return Path(*(directory_name(part, "--dataset") for part in dataset.split("/")))

@@ -21,7 +21,7 @@ from rrg_bench.progress import ProgressReporter
 from rrg_bench.records.schema import ResultsRecord
 from rrg_bench.run.generate import PREDICTIONS, generate
 from rrg_bench.run.locks import DirLock
-from rrg_bench.run.names import check_display_name, directory_name
+from rrg_bench.run.names import check_display_name, dataset_directory, directory_name
 from rrg_bench.run.record import Scored, publish
 from rrg_bench.run.score import ScoringOutcome, score_studies
 from rrg_bench.run.spec import RunOptions, RunSpec, check_options
@@ -129,7 +129,7 @@ def score_file(predictions_file: Path, *, dataset: str, split: str, metrics: Seq
                source=str(predictions_file), allow_partial=allow_partial)
     identity = ds.identity(split)
     file_sha = sha256_file(predictions_file)
-    out_dir = Path(output) if output else (Path(opts.runs_dir) / directory_name(dataset, "--dataset")
+    out_dir = Path(output) if output else (Path(opts.runs_dir) / dataset_directory(dataset)
                                            / directory_name(split, "--split") / directory_name(name) / file_sha[:12])
     order = [s.study_id for s in al.studies]
     with DirLock(out_dir):
