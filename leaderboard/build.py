@@ -10,6 +10,7 @@ directory and compares bytes, so CI catches a table that no longer follows from 
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -263,7 +264,7 @@ def check(layout: BoardLayout, boards: Sequence[str] | None = None) -> dict[str,
     for board in boards or layout.board_names():
         spec = layout.load(board)
         committed = layout.tables_dir(board, spec.version)
-        problems: list[str] = []
+        problems: list[str] = published_versions_intact(layout, board, spec.version)
         if not changelog_mentions(layout, board, spec.version):
             problems.append(f"{layout.changelog.name}: no line for '{board} v{spec.version}'")
         try:
@@ -285,6 +286,27 @@ def check(layout: BoardLayout, boards: Sequence[str] | None = None) -> dict[str,
                 problems += [f"{committed / n}: not produced by the build" for n in extra]
         result[board] = problems
     return result
+
+
+def published_versions_intact(layout: BoardLayout, board: str, current: int) -> list[str]:
+    """Older published versions cannot be rebuilt by a newer harness, but they must stay as published:
+    every file must still hash to what its ``provenance.json`` recorded, and none may be added."""
+    problems: list[str] = []
+    base = layout.root / "tables" / board
+    for folder in sorted(base.glob("v*")) if base.is_dir() else []:
+        if folder.name == f"v{current}" or not folder.is_dir():
+            continue
+        try:
+            recorded = json.loads((folder / PROVENANCE).read_text(encoding="utf-8"))["files"]
+        except (OSError, ValueError, KeyError) as exc:
+            problems.append(f"{folder / PROVENANCE}: unreadable ({exc})")
+            continue
+        present = {p.name for p in folder.iterdir() if p.is_file()} - {PROVENANCE}
+        problems += [f"{folder / n}: missing" for n in sorted(set(recorded) - present)]
+        problems += [f"{folder / n}: not in its provenance" for n in sorted(present - set(recorded))]
+        problems += [f"{folder / n}: changed since it was published" for n in sorted(present & set(recorded))
+                     if _sha((folder / n).read_bytes()) != recorded[n]]
+    return problems
 
 
 def raise_on_check(result: dict[str, list[str]]) -> None:

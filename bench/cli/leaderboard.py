@@ -80,7 +80,7 @@ def leaderboard_check(
             for p in problems:
                 out.print(f"   {p}", highlight=False, soft_wrap=True, markup=False)
         else:
-            out.print(f"[green]✓[/green] {escape(name)}: committed tables match a rebuild", highlight=False)
+            out.print(f"[green]✓[/green] {escape(name)}: committed tables match a rebuild; published versions unchanged", highlight=False)
     raise_on_check(result)
 
 

@@ -144,10 +144,11 @@ def test_compare_committed_records_uses_their_companion_statistics():
 
 def test_leaderboard_check_on_the_repository_and_a_tampered_copy(tmp_path: Path):
     assert invoke("leaderboard", "check").exit_code == 0
-    copy = copy_leaderboard(default_root(), tmp_path / "lb")
-    svg = next((copy / "tables" / BOARD).rglob("*.svg"))
-    svg.write_bytes(svg.read_bytes().replace(b"</svg>", b"<!-- x --></svg>"))
-    result = invoke("leaderboard", "check", "--root", copy)
-    assert result.exit_code == 3 and svg.name in result.output
+    for version in sorted(p.name for p in (default_root() / "tables" / BOARD).iterdir()):  # current and published
+        copy = copy_leaderboard(default_root(), tmp_path / f"lb-{version}")
+        svg = next((copy / "tables" / BOARD / version).glob("*.svg"))
+        svg.write_bytes(svg.read_bytes().replace(b"</svg>", b"<!-- x --></svg>"))
+        result = invoke("leaderboard", "check", "--root", copy)
+        assert result.exit_code == 3 and svg.name in result.output and version in result.output
     shutil.rmtree(copy / "tables")
     assert invoke("leaderboard", "check", "--root", copy).exit_code == 3
