@@ -56,6 +56,10 @@ class Generator(ABC):
     version: ClassVar[str] = "1"
     #: False for sanity generators (oracle) that must never reach a leaderboard
     eligible: ClassVar[bool] = True
+    #: how tables, plots and records show the system (default: the registry name)
+    display_name: ClassVar[str | None] = None
+    #: True for a re-implementation the paper's authors never released code for: its rows always say so
+    unofficial: ClassVar[bool] = False
     #: True if ``generate`` reads image files (the runner then checks they exist up front)
     needs_images: ClassVar[bool] = False
     Params: ClassVar[type[BaseModel]] = NoParams

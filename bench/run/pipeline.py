@@ -84,7 +84,9 @@ def run(spec: RunSpec, opts: RunOptions, reporter: ProgressReporter | None = Non
         hyps = [preds[s.study_id] for s in gen.studies]
         outcome = _score(gen.studies, hyps, spec.metrics, opts, reporter, spec.seed, dataset)
         generator_block = {"name": spec.model, "origin": registry("generators").entry(spec.model).origin,
-                           "eligible": gen.generator.eligible, **gen.generator.fingerprint()}
+                           "eligible": gen.generator.eligible, **gen.generator.fingerprint(),
+                           "display_name": gen.generator.display_name or spec.model,
+                           "unofficial": gen.generator.unofficial}
         path, record, created = publish(
             gen.run_dir, generation_fp=gen.generation_fingerprint, dataset_identity=gen.dataset_identity,
             generator_block=generator_block,
