@@ -6,7 +6,8 @@ torch, no transformers, no pandas until one is called):
 - ``rrg_bench.score(hyps, refs, metrics="nlg")`` scores aligned texts and returns every metric
   with its 95% CI (``.to_dict()`` keyed by metric id);
 - ``rrg_bench.evaluate(model=..., dataset=..., split=...)`` does what ``bench run`` does and
-  returns the results record.
+  returns the results record;
+- ``rrg_bench.samples(run_or_record)`` returns the per-study texts and values as a DataFrame.
 
 The contracts a plugin implements are in ``rrg_bench.api``.
 """
@@ -15,11 +16,11 @@ from typing import Any
 
 __version__ = "0.2.0"
 
-__all__ = ["__version__", "evaluate", "score"]
+__all__ = ["__version__", "evaluate", "samples", "score"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"score", "evaluate"}:
+    if name in {"score", "evaluate", "samples"}:
         from rrg_bench import evaluation
 
         return getattr(evaluation, name)

@@ -35,6 +35,8 @@ class Scores:
     unavailable: dict[str, str] = field(default_factory=dict)
     #: scorer spec -> per-study sufficient statistics (index: study id), for your own resampling
     stats: dict[str, "pd.DataFrame"] = field(default_factory=dict)
+    #: one row per study: reference, prediction and every per-study value (as ``samples.parquet``)
+    samples: "pd.DataFrame | None" = None
 
     def __getitem__(self, metric_id: str) -> "MetricValue":
         try:
@@ -88,7 +90,7 @@ def score(hyps: Sequence[str], refs: Sequence[str], metrics: str | Sequence[str]
     Raises ``BenchError`` when no requested metric could be computed.
     """
     from rrg_bench.progress import ProgressReporter
-    from rrg_bench.run.score import score_studies
+    from rrg_bench.run.score import samples_frame, score_studies
     from rrg_bench.run.spec import RunOptions, check_options
     from rrg_bench.specs import build_scorers
 
@@ -102,22 +104,27 @@ def score(hyps: Sequence[str], refs: Sequence[str], metrics: str | Sequence[str]
     if not outcome.metrics:
         raise BenchError("no requested metric could be computed: "
                          + "; ".join(f"{s}: {r}" for s, r in outcome.unavailable.items()))
-    return Scores(outcome.metrics, outcome.unavailable, outcome.stats)
+    samples_table = samples_frame([s.study_id for s in studies], list(refs), list(hyps), outcome)
+    return Scores(outcome.metrics, outcome.unavailable, outcome.stats, samples_table)
 
 
 def evaluate(model: str, dataset: str = "demo", split: str = "test", metrics: str | Sequence[str] = "default", *,
              model_params: dict[str, str] | None = None, checkpoint: str | None = None, limit: int | None = None,
              seed: int = 0, runs_dir: str | Path = "runs", data_root: str | Path | None = None, device: str = "cpu",
-             batch_size: int = 8, n_boot: int = 1000, progress: bool = False) -> "ResultsRecord":
+             batch_size: int = 8, n_boot: int = 1000, progress: bool = False,
+             log_to: str | Sequence[str] | None = None) -> "ResultsRecord":
     """Generate with a registered generator and score, exactly as ``bench run``; returns the record.
 
     The run directory (predictions, journal, ``records/``) is written under ``runs_dir``; calling
-    again resumes, and an identical computation returns the record already there.
+    again resumes, and an identical computation returns the record already there. ``log_to``
+    (``"wandb"``, ``"mlflow"`` or both) also logs the record to those trackers.
     """
+    from rrg_bench.loggers import log_record, parse_targets
     from rrg_bench.progress import ProgressReporter
     from rrg_bench.run import RunOptions, RunSpec, run
     from rrg_bench.specs import expand_metrics
 
+    trackers = parse_targets(log_to)
     params = dict(model_params or {})
     if checkpoint is not None:
         params["checkpoint"] = checkpoint
@@ -130,4 +137,13 @@ def evaluate(model: str, dataset: str = "demo", split: str = "test", metrics: st
         result = run(spec, opts, reporter)
     if result is None:
         raise BenchError("evaluate() ran on a non-main process of a distributed launch; the record is rank 0's")
+    log_record(trackers, result.record_path, result.record)
     return result.record
+
+
+def samples(run_or_record: str | Path) -> "pd.DataFrame":
+    """The per-study samples (reference, prediction, per-study values) of a record or of a run's
+    fullest complete record, as ``bench samples`` shows them."""
+    from rrg_bench.samples import read_samples
+
+    return read_samples(run_or_record)[1]

@@ -104,3 +104,11 @@ class Scorer(ABC):
     @abstractmethod
     def aggregate(self, stats: "pd.DataFrame") -> dict[str, float]:
         """Corpus values from per-study statistics (any subset or resample of rows)."""
+
+    def per_study(self, stats: "pd.DataFrame") -> "pd.DataFrame | None":
+        """Per-study values a person can read (``samples.parquet``), derived from the statistics.
+
+        Index: study id (as ``stats``). Columns: a column id for the per-study version of a reported
+        column (e.g. ``bleu4[tok=ptb]``: sentence BLEU-4), or ``<spec>:<name>`` for details such as
+        labels. None: this scorer has no per-study view."""
+        return None

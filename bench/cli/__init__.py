@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from rrg_bench import __version__
-from rrg_bench.cli import cache, catalog, data, leaderboard, run, train
+from rrg_bench.cli import cache, catalog, data, export, leaderboard, run, samples, train
 from rrg_bench.cli.common import handles_errors, out
 
 app = typer.Typer(
@@ -46,6 +46,8 @@ def _root(
 app.command("run")(run.run)
 app.command("generate")(run.generate)
 app.command("score")(run.score)
+app.command("samples")(samples.samples)
+app.command("export")(export.export)
 app.command("train")(train.train)
 app.command("ls")(catalog.ls)
 app.command("validate")(catalog.validate)
@@ -54,6 +56,7 @@ app.command("env")(catalog.env)
 data_app = typer.Typer(help="Check or prepare the data a dataset needs.", no_args_is_help=True)
 data_app.command("verify")(data.data_verify)
 data_app.command("prepare")(data.data_prepare)
+data_app.command("export")(data.data_export)
 app.add_typer(data_app, name="data")
 app.add_typer(cache.cache_app, name="cache")
 app.add_typer(cache.weights_app, name="weights")

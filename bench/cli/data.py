@@ -86,3 +86,22 @@ def data_prepare(
         report = preparer.prepare(PrepareRequest(source=source, output_dir=target, check_counts=check_counts,
                                                  progress=reporter.task, options=options))
     out.print(report.summary(), soft_wrap=True, highlight=False, markup=False)
+
+
+@handles_errors
+def data_export(
+    dataset: Annotated[str, typer.Argument(help="Dataset id (see `bench ls datasets`).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A folder (hf) or a .parquet file to write.")],
+    split: Annotated[str, typer.Option("--split", "-s", help="The split to export.")] = "test",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="hf (datasets save_to_disk folder) or parquet.")] = "hf",
+    with_references: Annotated[bool, typer.Option(
+        "--with-references", help="Include the reference text (never share it for credentialed datasets).")] = False,
+    data_root: DataRootOpt = None,
+) -> None:
+    """Export a split's studies (ids, image paths, reference hashes) as a Hugging Face dataset or parquet."""
+    from rrg_bench.datasets.export import export_split
+    from rrg_bench.registry import registry
+
+    n = export_split(registry("datasets").get(dataset)(data_root), split, fmt, output,
+                     with_references=with_references)
+    out.print(f"wrote {n} studies of {dataset}/{split} to {output}", highlight=False, markup=False)

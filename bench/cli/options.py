@@ -29,6 +29,14 @@ CheckpointOpt = Annotated[Optional[str], typer.Option(
 ModelArgOpt = Annotated[Optional[list[str]], typer.Option(
     "--model-arg", "-a", help="Generator parameter key=value (repeatable); see `bench ls generators --card NAME`.")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Only the first N studies (record is then ineligible).")]
+ImagesOpt = Annotated[Optional[str], typer.Option(
+    "--images", help="Images from a Hugging Face dataset, hf:ID_OR_PATH[:split] (a save_to_disk folder, a parquet "
+                     "file or a Hub id), matched to studies by id; default: files under --data-root.")]
+ImageIdColOpt = Annotated[str, typer.Option("--image-id-col", help="Study id column of the --images dataset.")]
+ImageColOpt = Annotated[str, typer.Option("--image-col", help="Image column of the --images dataset.")]
+LogToOpt = Annotated[Optional[str], typer.Option(
+    "--log-to", help="Also log the record (metrics with CIs, the record, the samples) to wandb and/or mlflow, "
+                     "comma-separated; configured by their usual environment variables (WANDB_MODE, MLFLOW_TRACKING_URI).")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Discard an existing run directory instead of resuming it.")]
 
 

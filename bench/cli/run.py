@@ -17,7 +17,11 @@ from rrg_bench.cli.options import (
     DatasetOpt,
     DeviceOpt,
     FreshOpt,
+    ImageColOpt,
+    ImageIdColOpt,
+    ImagesOpt,
     LimitOpt,
+    LogToOpt,
     MetricsOpt,
     ModelArgOpt,
     ModelOpt,
@@ -35,6 +39,13 @@ def reporter(progress: bool) -> Any:
     from rrg_bench.progress import ProgressReporter
 
     return ProgressReporter(console=err, enabled=progress)
+
+
+def _log(trackers: list[str], result: Any) -> None:
+    from rrg_bench.loggers import log_record
+
+    for line in log_record(trackers, result.record_path, result.record) if trackers else []:
+        out.print(f"logged to {line}", soft_wrap=True, highlight=False, markup=False)
 
 
 def _print_record(result: Any) -> None:
@@ -72,8 +83,11 @@ GENERATION_OPTIONS = [
     _option("checkpoint", CheckpointOpt, None), _option("model_arg", ModelArgOpt, None),
     _option("limit", LimitOpt, None), _option("seed", SeedOpt, 0), _option("device", DeviceOpt, "cpu"),
     _option("batch_size", BatchOpt, 8), _option("fresh", FreshOpt, False),
+    _option("images", ImagesOpt, None), _option("image_id_col", ImageIdColOpt, "study_id"),
+    _option("image_col", ImageColOpt, "image"),
 ]
-SCORING_OPTIONS = [_option("metrics", MetricsOpt, "default"), _option("n_boot", NBootOpt, 1000)]
+SCORING_OPTIONS = [_option("metrics", MetricsOpt, "default"), _option("n_boot", NBootOpt, 1000),
+                   _option("log_to", LogToOpt, None)]
 PROGRESS_OPTION = [_option("progress", ProgressOpt, True)]
 
 
@@ -90,7 +104,7 @@ def _spec_and_options(o: dict[str, Any], metrics: list[str]) -> tuple[Any, Any]:
 
     spec = RunSpec(dataset=o["dataset"], split=o["split"], model=o["model"],
                    model_params=model_params(o["model_arg"], o["checkpoint"]), metrics=metrics, seed=o["seed"],
-                   limit=o["limit"])
+                   limit=o["limit"], images=o["images"], image_id_col=o["image_id_col"], image_col=o["image_col"])
     opts = RunOptions(runs_dir=o["runs_dir"], data_root=o["data_root"], device=o["device"],
                       batch_size=o["batch_size"], n_boot=o.get("n_boot", 0), progress=o["progress"],
                       fresh=o["fresh"])
@@ -108,12 +122,16 @@ def run(**options: Any) -> None:
     from rrg_bench.run import run as do_run
     from rrg_bench.specs import expand_metrics
 
+    from rrg_bench.loggers import parse_targets
+
     spec, opts = _spec_and_options(options, expand_metrics(options["metrics"]))
+    trackers = parse_targets(options["log_to"])
     progress_reporter = reporter(options["progress"])
     with progress_reporter.session():
         result = do_run(spec, opts, progress_reporter)
     if result is not None:
         _print_record(result)
+        _log(trackers, result)
 
 
 @handles_errors
@@ -132,7 +150,9 @@ def generate(**options: Any) -> None:
 
 @handles_errors
 def score(
-    predictions: Annotated[Path, typer.Option("--predictions", "-p", help="JSONL, JSON list or CSV with a study id and a report per study.")],
+    predictions: Annotated[Path, typer.Option(
+        "--predictions", "-p", help="JSONL, JSON list, ReXrank JSON, CSV/TSV or parquet with a study id and a report "
+                                    "per study, or a Hugging Face dataset: hf:ID_OR_PATH[:split].")],
     dataset: DatasetOpt = "demo",
     split: SplitOpt = "test",
     data_root: DataRootOpt = None,
@@ -142,19 +162,23 @@ def score(
     text_col: Annotated[str, typer.Option("--text-col", help="Name of the report field/column.")] = "report",
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Score the overlap when ids are missing or extra (record marked ineligible).")] = False,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Directory for the staged predictions and records/ (default: under --runs-dir).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Directory for the staged predictions and records/ (default: under --runs-dir).")] = None,
     name: Annotated[str, typer.Option(
         "--name", help="The system's name in records and leaderboards (e.g. the paper's model name).")] = "external",
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     batch_size: BatchOpt = 16,
     n_boot: NBootOpt = 1000,
+    log_to: LogToOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Score someone's predictions file against a dataset split (joined by study id, never by line)."""
+    from rrg_bench.loggers import parse_targets
     from rrg_bench.run import RunOptions, score_file
     from rrg_bench.specs import expand_metrics
 
+    trackers = parse_targets(log_to)
     opts = RunOptions(runs_dir=runs_dir, data_root=data_root, device=device, batch_size=batch_size, n_boot=n_boot,
                       progress=progress)
     progress_reporter = reporter(progress)
@@ -163,5 +187,6 @@ def score(
                             id_col=id_col, text_col=text_col, allow_partial=allow_partial, output=output,
                             reporter=progress_reporter, seed=seed, name=name)
     _print_record(result)
+    _log(trackers, result)
 
 

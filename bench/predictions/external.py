@@ -105,6 +105,23 @@ def _read_csv(text: str, path: Path, id_col: str, text_col: str, delimiter: str)
     return out
 
 
+def _read_parquet(path: Path, id_col: str, text_col: str) -> list[ExternalPrediction]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+        raise PredictionsError(f"{path}: not a readable parquet file ({exc})") from None
+    for col in (id_col, text_col):
+        if col not in table.column_names:
+            raise PredictionsError(f"{path}: no column '{col}' (columns: {', '.join(table.column_names)}); "
+                                   "name the columns with --id-col / --text-col")
+    out = _read_table(table.select([id_col, text_col]).to_pylist(), str(path), id_col, text_col)
+    if not out:
+        raise PredictionsError(f"{path}: no predictions found")
+    return out
+
+
 def _read_json(text: str, path: Path, id_col: str, text_col: str) -> list[ExternalPrediction]:
     try:
         data = json.loads(text)
@@ -131,11 +148,34 @@ def _read_jsonl(text: str, path: Path, id_col: str, text_col: str) -> list[Exter
     return out
 
 
-def read_external(path: Path, *, id_col: str = "study_id", text_col: str = "report") -> list[ExternalPrediction]:
-    """Read a predictions file (.jsonl, .json, .csv/.tsv) into (study_id, report) pairs."""
+def _read_table(rows: list[dict], where: str, id_col: str, text_col: str) -> list[ExternalPrediction]:
+    """Rows of a parquet file or a Hugging Face dataset (row numbers from 1)."""
+    return [_prediction(row, id_col, text_col, Path(where), f"row {i}", i) for i, row in enumerate(rows, 1)]
+
+
+def read_hf(spec: str, *, id_col: str = "study_id", text_col: str = "report") -> list[ExternalPrediction]:
+    """Predictions from ``hf:ID_OR_PATH[:split]`` (a datasets directory, a parquet file or a Hub id)."""
+    from rrg_bench import hf
+
+    source = hf.parse(spec)
+    data = hf.load(source)
+    hf.columns_of(data, source, id_col, text_col)
+    out = _read_table(data.select_columns([id_col, text_col]).to_list(), str(source), id_col, text_col)
+    if not out:
+        raise PredictionsError(f"{source}: no predictions found")
+    return out
+
+
+def read_external(path: Path | str, *, id_col: str = "study_id", text_col: str = "report") -> list[ExternalPrediction]:
+    """Read predictions (.jsonl, .json, .csv/.tsv, .parquet, or ``hf:ID_OR_PATH[:split]``) into
+    (study_id, report) pairs."""
+    if str(path).startswith("hf:"):
+        return read_hf(str(path), id_col=id_col, text_col=text_col)
     path = Path(path)
     if not path.is_file():
         raise PredictionsError(f"{path}: no such file")
+    if path.suffix.lower() == ".parquet":
+        return _read_parquet(path, id_col, text_col)
     text = _decode(path)
     suffix = path.suffix.lower()
     if suffix in {".csv", ".tsv"}:

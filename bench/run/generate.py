@@ -76,14 +76,18 @@ def check_images(studies: Sequence[Study], generator: Generator) -> None:
         )
 
 
-def _fingerprint(spec: RunSpec, identity: dict[str, Any], generator: Generator) -> tuple[str, dict[str, Any]]:
-    obj = {
+def _fingerprint(spec: RunSpec, identity: dict[str, Any], generator: Generator, dataset: Dataset,
+                 studies: list[Study]) -> tuple[str, dict[str, Any]]:
+    obj: dict[str, Any] = {
         "spec_version": SPEC_VERSION,
         "harness": harness_major_minor(),
         "dataset": {k: identity[k] for k in sorted(identity) if k != "n_expected"},
         "generator": generator.fingerprint(),
         "seed": spec.seed,
     }
+    images_sha256 = getattr(dataset, "images_sha256", None)
+    if images_sha256 is not None and generator.needs_images:  # --images hf:…: which images were seen
+        obj["images"] = {"source": spec.images, "sha256": images_sha256(studies)}
     return sha256_json(obj), obj
 
 
@@ -200,7 +204,7 @@ def generate(spec: RunSpec, opts: RunOptions, dataset: Dataset, topo: Topology, 
         train_studies=lambda: dataset.studies("train"), cache_dir=Path(opts.runs_dir) / ".cache",
         progress=opts.progress))
     # fingerprint after setup: checkpoint hashes and train-index hashes are known only then
-    fingerprint, fp_obj = _fingerprint(spec, identity, generator)
+    fingerprint, fp_obj = _fingerprint(spec, identity, generator, dataset, all_studies)
     run_dir = run_directory(opts.runs_dir, spec, fingerprint)
     hold.enter_context(DirLock(run_dir, topo.rank))
     if topo.main:

@@ -42,6 +42,20 @@ def load_dataset(name: str, data_root: Path | None) -> Dataset:
     return registry("datasets").get(name)(data_root)
 
 
+def spec_dataset(spec: RunSpec, opts: RunOptions) -> Dataset:
+    """The run's dataset, with its images from an ``hf:`` source when ``--images`` names one."""
+    dataset = load_dataset(spec.dataset, opts.data_root)
+    if spec.images is None:
+        return dataset
+    from rrg_bench.datasets.hf_images import HFImages
+    from rrg_bench.hf import is_hf
+
+    if not is_hf(spec.images):
+        raise UsageError(f"--images {spec.images!r}: expected hf:ID_OR_PATH[:split] (files come from --data-root)")
+    return HFImages(dataset, spec.images, id_col=spec.image_id_col, image_col=spec.image_col,
+                    cache_root=Path(opts.runs_dir) / ".images")
+
+
 def _require_some(outcome: ScoringOutcome) -> None:
     """A record with no number in it is not a result: refuse it (the reasons name the fixes)."""
     if outcome.metrics:
@@ -70,7 +84,7 @@ def run(spec: RunSpec, opts: RunOptions, reporter: ProgressReporter | None = Non
     reporter = reporter or ProgressReporter(enabled=False)
     check_options(opts, spec.limit)
     build_scorers(spec.metrics)  # unknown scorers and bad parameters fail before generation
-    dataset = load_dataset(spec.dataset, opts.data_root)
+    dataset = spec_dataset(spec, opts)
     topo = detect_topology()
     with ExitStack() as hold:
         gen = generate(spec, opts, dataset, topo, reporter, hold)
@@ -92,10 +106,22 @@ def run(spec: RunSpec, opts: RunOptions, reporter: ProgressReporter | None = Non
             generator_block=generator_block,
             run_block={"seed": spec.seed, "batch_size": opts.batch_size, "n_boot": opts.n_boot,
                        "metrics": list(spec.metrics), "world_size": topo.world},
-            scored=Scored([s.study_id for s in gen.studies], hyps, gen.dataset_identity["n_expected"], spec.limit),
+            scored=Scored([s.study_id for s in gen.studies], hyps, [s.reference for s in gen.studies],
+                          gen.dataset_identity["n_expected"], spec.limit),
             outcome=outcome, started=started, device=opts.device,
             ineligible=[] if gen.generator.eligible else [f"generator {spec.model!r} is a sanity check, never eligible"])
     return RunResult(gen.run_dir, path, record, created)
+
+
+def source_sha256(source: Path | str, predictions: Sequence[Any]) -> str:
+    """A predictions file's sha256; for a ``hf:`` dataset, that of the (study id, report) rows read."""
+    from rrg_bench.hashing import sha256_text
+    from rrg_bench.hf import is_hf
+    from rrg_bench.predictions import encode_line
+
+    if is_hf(source):
+        return sha256_text("".join(encode_line(p.study_id, p.report) for p in predictions))
+    return sha256_file(source)
 
 
 def _stage(out_dir: Path, predictions: dict[str, str], order: list[str]) -> Path:
@@ -127,10 +153,10 @@ def score_file(predictions_file: Path, *, dataset: str, split: str, metrics: Seq
     ds = load_dataset(dataset, opts.data_root)
     if split not in ds.splits:
         raise UsageError(f"dataset {dataset!r} has splits {', '.join(ds.splits)}; got {split!r}")
-    al = align(read_external(predictions_file, id_col=id_col, text_col=text_col), ds.studies(split),
-               source=str(predictions_file), allow_partial=allow_partial)
+    external = read_external(predictions_file, id_col=id_col, text_col=text_col)
+    al = align(external, ds.studies(split), source=str(predictions_file), allow_partial=allow_partial)
     identity = ds.identity(split)
-    file_sha = sha256_file(predictions_file)
+    file_sha = source_sha256(predictions_file, external)
     out_dir = Path(output) if output else (Path(opts.runs_dir) / dataset_directory(dataset)
                                            / directory_name(split, "--split") / directory_name(name) / file_sha[:12])
     order = [s.study_id for s in al.studies]
@@ -144,7 +170,8 @@ def score_file(predictions_file: Path, *, dataset: str, split: str, metrics: Seq
                              "source_sha256": file_sha, "id_col": id_col, "text_col": text_col, "eligible": True},
             run_block={"seed": seed, "batch_size": opts.batch_size, "n_boot": opts.n_boot, "metrics": list(metrics),
                        "world_size": 1},
-            scored=Scored(order, al.hypotheses, identity["n_expected"], None, al.missing, al.extra, al.n_null),
+            scored=Scored(order, al.hypotheses, [s.reference for s in al.studies], identity["n_expected"], None,
+                          al.missing, al.extra, al.n_null),
             outcome=outcome, started=started, device=opts.device,
             ineligible=["--allow-partial"] if (al.missing or al.extra) else [])
     return RunResult(out_dir, path, record, created)
@@ -153,6 +180,6 @@ def score_file(predictions_file: Path, *, dataset: str, split: str, metrics: Seq
 def generate_only(spec: RunSpec, opts: RunOptions, reporter: ProgressReporter | None = None) -> Any:
     """``bench generate``: predictions only (resumable), no scoring and no record."""
     check_options(opts, spec.limit)
-    dataset = load_dataset(spec.dataset, opts.data_root)
+    dataset = spec_dataset(spec, opts)
     with ExitStack() as hold:
         return generate(spec, opts, dataset, detect_topology(), reporter or ProgressReporter(enabled=False), hold)

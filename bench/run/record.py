@@ -23,7 +23,10 @@ from rrg_bench.predictions.jsonl import encode_line
 from rrg_bench.records.io import publish_record_dir
 from rrg_bench.records.runs import RECORDS_DIR
 from rrg_bench.records.schema import RECORD_SCHEMA, PredictionsInfo, ResultsRecord, Status
-from rrg_bench.run.score import ScoringOutcome
+from rrg_bench.run.score import ScoringOutcome, samples_frame
+
+#: per-study texts and values of a record (report text: never copied to a board)
+SAMPLES_FILE = "samples.parquet"
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Scored:
 
     study_ids: list[str]
     hypotheses: list[str]
+    references: list[str]
     n_expected: int
     limit: int | None = None
     missing: Sequence[str] = ()
@@ -104,12 +108,15 @@ def publish(run_dir: Path, *, generation_fp: str, dataset_identity: dict[str, An
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             stats.to_parquet(tmp / rel)
             scores[spec] = {"path": rel.as_posix(), "sha256": sha256_file(tmp / rel)}
+        samples = samples_frame(scored.study_ids, scored.references, scored.hypotheses, outcome)
+        samples.to_parquet(tmp / SAMPLES_FILE)
         record = ResultsRecord(
             schema_version=RECORD_SCHEMA, record_id=str(uuid.uuid4()), run_fingerprint=fingerprint,
             generation_fingerprint=generation_fp, created_at=_now(), duration_s=round(time.time() - started, 3),
             harness=harness_info(), environment=environment_info(device), dataset=dataset_identity,
             generator=generator_block, run=run_block, predictions=info, metrics=outcome.metrics,
             unavailable=outcome.unavailable, scores=scores, cache=outcome.cache,
+            samples={"path": SAMPLES_FILE, "sha256": sha256_file(tmp / SAMPLES_FILE)},
             status=status(info, outcome, ineligible))
         created_record.append(record)
         return record

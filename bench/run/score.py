@@ -29,6 +29,8 @@ class ScoringOutcome:
     metrics: dict[str, MetricValue] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     stats: dict[str, "pd.DataFrame"] = field(default_factory=dict)  # scorer spec -> per-study statistics
+    #: scorer spec -> per-study values a person can read (Scorer.per_study), for samples.parquet
+    per_study: dict[str, "pd.DataFrame"] = field(default_factory=dict)
     cache: dict[str, dict[str, int]] = field(default_factory=dict)
     fingerprints: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -84,8 +86,23 @@ def score_studies(studies: Sequence[Study], hypotheses: Sequence[str], scorers: 
         outcome.unavailable.update(result.unavailable)
         outcome.fingerprints[scorer.spec] = scorer.fingerprint()
         outcome.stats[scorer.spec] = result.stats
+        view = scorer.per_study(result.stats)
+        if view is not None:
+            outcome.per_study[scorer.spec] = view
         outcome.cache[scorer.spec] = {"hits": result.cache_hits, "misses": result.cache_misses}
         outcome.warnings.extend(f"{scorer.spec}: {note}" for note in result.notes)
         cis = bootstrap_ci(scorer.aggregate, result.stats, n_boot=n_boot, seed=seed) if n_boot else {}
         outcome.metrics.update(_metric_values(scorer, result, cis, len(ids)))
     return outcome
+
+
+def samples_frame(study_ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[str],
+                  outcome: ScoringOutcome) -> "pd.DataFrame":
+    """One row per study: its reference, its prediction, and every scorer's per-study values."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"reference": list(references), "prediction": list(hypotheses)},
+                         index=pd.Index(list(study_ids), name="study_id"))
+    for view in outcome.per_study.values():
+        frame = frame.join(view, how="left")
+    return frame

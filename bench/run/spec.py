@@ -22,6 +22,10 @@ class RunSpec:
     metrics: list[str] = field(default_factory=lambda: ["nlg"])
     seed: int = 0
     limit: int | None = None
+    #: images from a Hugging Face dataset (``hf:ID_OR_PATH[:split]``) instead of files under the data root
+    images: str | None = None
+    image_id_col: str = "study_id"
+    image_col: str = "image"
 
 
 @dataclass

@@ -199,6 +199,9 @@ class BertScoreScorer(Scorer):
                          + (" (rescaled: negative)" if self.params.rescale else ""))
         return ScoreResult(values=self.aggregate(stats), stats=stats, notes=notes)
 
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
+        return stats[["f1"]].rename(columns={"f1": self.column_id})
+
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         values = stats["f1"].to_numpy(dtype=np.float64)
         return {self.column_id: float(np.mean(values)) if len(values) else float("nan")}

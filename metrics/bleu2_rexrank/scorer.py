@@ -118,6 +118,9 @@ class Bleu2RexrankScorer(Scorer):
         stats = pd.DataFrame({"bleu2": values}, index=pd.Index(list(study_ids), name="study_id"))
         return ScoreResult(values=self.aggregate(stats), stats=stats)
 
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
+        return stats[["bleu2"]].rename(columns={"bleu2": COLUMN_ID})
+
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         values = stats["bleu2"].to_numpy(dtype=np.float64)
         return {COLUMN_ID: float(np.mean(values)) if len(values) else float("nan")}

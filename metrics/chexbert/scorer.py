@@ -204,6 +204,9 @@ class CheXbertScorer(Scorer):
                            per_label=label_f1.per_label_values(ref_codes, hyp_codes, self.params.uncertain),
                            cache_hits=hits, cache_misses=misses, notes=notes)
 
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
+        return label_f1.label_samples(stats, self.spec, self.params.uncertain)
+
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         try:
             ref, hyp = label_f1.codes_from_frame(stats)

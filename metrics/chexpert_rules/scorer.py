@@ -69,6 +69,9 @@ class CheXpertRulesScorer(Scorer):
             notes=["labels are recomputed, not cached: the rule labeler is faster than a cache lookup"],
         )
 
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
+        return label_f1.label_samples(stats, self.spec, self.params.uncertain)
+
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         ref_codes, hyp_codes = label_f1.codes_from_frame(stats)
         return label_f1.summary_values(ref_codes, hyp_codes, self.params.uncertain, self.PREFIX)

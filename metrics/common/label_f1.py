@@ -276,3 +276,19 @@ def codes_from_frame(stats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     ref = stats.loc[:, list(REF_COLUMNS)].to_numpy()
     hyp = stats.loc[:, list(HYP_COLUMNS)].to_numpy()
     return check_codes(ref, "reference codes"), check_codes(hyp, "hypothesis codes")
+
+
+def label_samples(stats: pd.DataFrame, spec: str, policy: Policy) -> pd.DataFrame:
+    """Per study: the labels each side calls positive under ``policy``, and the share of the 14
+    labels on which the two sides agree (``samples.parquet``; derived from the statistics)."""
+    import pandas as pd
+
+    ref_codes, hyp_codes = codes_from_frame(stats)
+    y_true, y_pred = binarize(ref_codes, hyp_codes, policy)
+    names = np.array(CHEXPERT_LABELS)
+
+    def listed(matrix: np.ndarray) -> list[str]:
+        return ["; ".join(names[row.astype(bool)]) for row in matrix]
+
+    return pd.DataFrame({f"{spec}:reference_labels": listed(y_true), f"{spec}:prediction_labels": listed(y_pred),
+                         f"{spec}:agreement": (y_true == y_pred).mean(axis=1)}, index=stats.index)

@@ -163,6 +163,9 @@ class RadCliQScorer(Scorer):
         return ScoreResult(values=self.aggregate(stats), stats=stats, cache_hits=hits, cache_misses=misses,
                            notes=notes)
 
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
+        return stats[["radcliq_v1"]].rename(columns={"radcliq_v1": self.mean_id})
+
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         values = stats["radcliq_v1"].to_numpy(dtype=np.float64)
         mean = float(np.mean(values)) if len(values) else float("nan")

@@ -130,6 +130,9 @@ class SembScoreScorer(Scorer):
         return ScoreResult(values=self.aggregate(stats), stats=stats, cache_hits=hits, cache_misses=misses,
                            notes=notes)
 
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
+        return stats[["semb"]].rename(columns={"semb": COLUMN_ID})
+
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         values = stats["semb"].to_numpy(dtype=np.float64)
         return {COLUMN_ID: float(np.mean(values)) if len(values) else float("nan")}
