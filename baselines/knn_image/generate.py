@@ -73,7 +73,7 @@ class KnnImage(Generator):
         self._image_choice: ImageChoice = params.image
         self._k = params.k
         self._batch_size = max(1, ctx.batch_size)
-        self._progress = ctx.progress
+        self._progress = ctx.progress_task if ctx.progress else None
         self._encoder = make_encoder(params.encoder, params.revision, ctx.device)
         self._cache = EmbeddingCache(ctx.cache_dir, self._encoder)
 
@@ -112,10 +112,8 @@ class KnnImage(Generator):
         vectors: list[np.ndarray | None] = [self._cache.get(sha) if sha else None for sha in shas]
         todo = [i for i, v in enumerate(vectors) if v is None]
         batches: Iterable[Sequence[int]] = list(_chunks(todo, self._batch_size))
-        if self._progress and len(todo) > self._batch_size:
-            from rich.progress import track
-
-            batches = track(batches, description=f"knn_image: {label}")
+        advance = (self._progress(f"knn_image: {label}", len(todo))
+                   if self._progress and len(todo) > self._batch_size else None)
         for chunk in batches:
             images = [
                 load_image(self._required_path(studies[i]), mode=self._encoder.mode, study_id=studies[i].study_id)
@@ -127,6 +125,8 @@ class KnnImage(Generator):
                 sha = shas[i]
                 if sha:
                     self._cache.put(sha, row)
+            if advance is not None:
+                advance(len(chunk))
         filled = [v for v in vectors if v is not None]
         assert len(filled) == len(vectors), "every image was embedded or read from the cache"
         return np.stack(filled).astype(np.float32)

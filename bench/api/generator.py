@@ -42,6 +42,9 @@ class GeneratorContext:
     train_studies: Callable[[], Sequence[Study]] = field(default=lambda: ())
     cache_dir: Path | None = None
     progress: bool = True
+    #: ``(description, total) -> advance(n)``: a bar in the command's one progress display (on stderr);
+    #: generators with long set-up (embedding a train split) report through it
+    progress_task: Callable[[str, int], Callable[[int], None]] | None = None
 
 
 class Generator(ABC):

@@ -14,7 +14,9 @@ import typer
 
 from rrg_bench import __version__
 from rrg_bench.cli import cache, catalog, data, export, leaderboard, run, samples, train
-from rrg_bench.cli.common import handles_errors, out
+from rrg_bench.cli.common import handles_errors, hide_flag_types, out
+
+hide_flag_types()
 
 app = typer.Typer(
     name="bench",

@@ -58,3 +58,23 @@ def handles_errors(fn: F) -> F:
                 signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
+
+
+def hide_flag_types() -> None:
+    """Typer >= 0.2x prints a value type beside every option, ``<bool>`` for on/off flags too, which
+    reads as if the flag took a value; show nothing there for flags (explicit metavars stay)."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # pragma: no cover - older typer prints no types
+        return
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_rrg_bench", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return original(self, ctx)  # type: ignore[no-any-return]
+
+    display_type_rich._rrg_bench = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]

@@ -202,7 +202,7 @@ def generate(spec: RunSpec, opts: RunOptions, dataset: Dataset, topo: Topology, 
     generator.setup(GeneratorContext(
         dataset=spec.dataset, split=spec.split, seed=spec.seed, device=opts.device, batch_size=opts.batch_size,
         train_studies=lambda: dataset.studies("train"), cache_dir=Path(opts.runs_dir) / ".cache",
-        progress=opts.progress))
+        progress=opts.progress, progress_task=reporter.task if opts.progress else None))
     # fingerprint after setup: checkpoint hashes and train-index hashes are known only then
     fingerprint, fp_obj = _fingerprint(spec, identity, generator, dataset, all_studies)
     run_dir = run_directory(opts.runs_dir, spec, fingerprint)
