@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def system_label(generator: dict[str, object], fallback: str = "external") -> str:
+    """``display_name`` (else ``name``); an unofficial re-implementation always says so."""
+    name = str(generator.get("display_name") or generator.get("name") or fallback)
+    if generator.get("unofficial") and "unofficial" not in name.lower():
+        name += " (unofficial)"
+    return name
+
+
 class StatsUnavailable(BenchError):
     """A record's per-study statistics file is not where its ``scores`` block says."""
 
@@ -37,7 +45,8 @@ class LoadedRecord:
 
     @property
     def label(self) -> str:
-        return str(self.record.generator.get("name", self.path.parent.name))
+        """The system's name as tables show it: its display name, marked when it is unofficial."""
+        return system_label(self.record.generator, fallback=self.path.parent.name)
 
     @property
     def short_fingerprint(self) -> str:

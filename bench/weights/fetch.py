@@ -123,7 +123,8 @@ def _install(s: WeightSpec, staging: Path, extracted: Path) -> None:
         os.replace(extracted, base)
     else:
         base.mkdir(parents=True, exist_ok=True)
-        for filename in s.files:
+        for filename in s.files:  # a repository's files may sit in sub-folders (segmenters/heart.pth)
+            (base / filename).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / filename, base / filename)
 
 

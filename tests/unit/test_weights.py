@@ -39,7 +39,11 @@ def test_known_entries_are_pinned():
     assert set(weights.names()) >= {"chexbert", "radgraph", "radgraph-xl", "modern-radgraph-xl", "bert-base-uncased"}
     for name in weights.names():
         s = weights.spec(name)
-        assert len(s.revision) == 40 and int(s.revision, 16) >= 0, name
+        # a pinned commit, or None where it cannot be learned offline: the fetch records it and says so
+        assert s.revision is None or (len(s.revision) == 40 and int(s.revision, 16) >= 0), name
+        if s.revision is None:
+            assert "recorded at first fetch" in s.short_revision and "recorded at first fetch" in \
+                weights.missing_message(name), name
     assert weights.spec("chexbert").files == ("chexbert.pth",)
     assert weights.spec("chexbert").revision == RRG_SCORERS_REVISION
     with pytest.raises(UsageError, match="unknown weights entry 'chexbertt'"):
@@ -130,7 +134,7 @@ class FakeHub:
 
     def __call__(self, repo_id: str, filename: str, revision: str, local_dir: Path) -> Path:
         self.calls.append((repo_id, filename, revision))
-        local_dir.mkdir(parents=True, exist_ok=True)
+        (local_dir / filename).parent.mkdir(parents=True, exist_ok=True)
         (local_dir / filename).write_bytes(self.files[filename])
         return local_dir / filename
 
@@ -209,3 +213,23 @@ def test_verify_pinned_file(tmp_path):
     (d / "config.json").write_text("{}")
     result = weights.verify("radgraph", d)
     assert result.ok is None and result.sha256 == sha256_tree(d)
+
+
+def test_fetch_an_unpinned_entry_with_nested_files_records_what_it_got(tmp_path):
+    from rrg_bench.registry import registry
+    from rrg_bench.weights import WeightSpec
+
+    entry = WeightSpec(name="nested-test", repo_id="someone/model", revision=None, kind="files",
+                       files=("config.json", "segmenters/heart.pth"), env="BENCH_NESTED_TEST_DIR",
+                       description="a test entry whose revision is unknown offline", marker="config.json")
+    registry("weights").register("nested-test", entry)
+    try:
+        hub = FakeHub({"config.json": b"{}", "segmenters/heart.pth": b"h" * 10})
+        path = weights.fetch("nested-test", download=hub)
+        assert (path / "segmenters" / "heart.pth").read_bytes() == b"h" * 10
+        assert [c[2] for c in hub.calls] == [None, None]  # no pinned revision: the Hub's default
+        record = json.loads(weights.sidecar_path("nested-test").read_text())
+        assert record["revision_pinned"] is False and record["revision"] == "unknown"  # offline: not learnable
+        assert weights.verify("nested-test").ok is True
+    finally:
+        registry("weights").unregister("nested-test")
