@@ -16,4 +16,9 @@ fi
 # torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build
 .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION:-2.13.0}"
 .venv/bin/python -m pip install --quiet -e ".[all]"
+# RaTEScore's sentence splitter (medspacy): its PyRuSH pins spacy<3.8 (which would pull numpy<2)
+# but works with spaCy 3.8, so it is installed without its declared dependencies
+.venv/bin/python -m pip install --quiet --no-deps medspacy==1.3.1 PyRuSH==1.0.13 PyFastNER quicksectx loguru pysbd \
+  medspacy_quickumls==3.2 medspacy_unqlite pysimstring Unidecode jsonschema referencing rpds-py \
+  jsonschema-specifications attrs six
 echo "rrg-bench installed in .venv ($(.venv/bin/bench --version))"
