@@ -42,7 +42,7 @@ class SortKey(_Strict):
 class Eligibility(_Strict):
     """Rules a record must meet to be ranked (records failing them are shown, marked)."""
 
-    min_coverage: float = Field(1.0, ge=0.0, le=1.0)
+    min_coverage: float = Field(default=1.0, ge=0.0, le=1.0)
     allow_limit: bool = False
     require_all_columns: bool = True
     #: metric id -> required ``metric_version``
@@ -79,7 +79,7 @@ class BoardSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _columns_consistent(self) -> "BoardSpec":
+    def _columns_consistent(self) -> BoardSpec:
         dupes = sorted({c for c in self.columns if self.columns.count(c) > 1})
         if dupes:
             raise ValueError(f"columns listed twice: {dupes}")
@@ -122,11 +122,25 @@ def parse_board(path: Path) -> BoardSpec:
     return spec
 
 
-def default_root() -> Path:
-    """The ``leaderboard/`` directory of this checkout (boards, records, tables)."""
-    import rrg_bench.leaderboard as package
+ROOT_ENV = "BENCH_LEADERBOARD_ROOT"
 
-    return Path(package.__file__).resolve().parent
+
+def discover_root(start: Path | None = None) -> Path:
+    """The ``leaderboard/`` directory of the repository the user stands in.
+
+    Walks up from ``start`` (default: the current directory) to the first directory holding
+    ``leaderboard/boards/``. Never the installed package's own folder: a build run from a
+    clone must write into that clone, and an installed wheel's copy is not anyone's working tree.
+    """
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "leaderboard" / "boards").is_dir():
+            return folder / "leaderboard"
+        if folder.name == "leaderboard" and (folder / "boards").is_dir():
+            return folder
+    raise UsageError(f"no leaderboard here: neither {here} nor a parent directory holds leaderboard/boards/. "
+                     f"Run the command inside a rrg-bench repository (or a copy of its leaderboard/), "
+                     f"or pass --root DIR / set {ROOT_ENV}")
 
 
 @dataclass(frozen=True)

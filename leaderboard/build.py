@@ -15,13 +15,14 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from rrg_bench.errors import BenchError, RegressionFound
 from rrg_bench.hashing import sha256_file
 from rrg_bench.leaderboard.boards import BoardLayout, BoardSpec
+from rrg_bench.leaderboard.columns import disambiguate
 from rrg_bench.leaderboard.render import RENDERERS, dumps, to_latex
 from rrg_bench.leaderboard.table import (
     Table,
@@ -85,6 +86,17 @@ def eligibility_reasons(spec: BoardSpec, lr: LoadedRecord) -> list[str]:
 # ---------------------------------------------------------------- the board table
 
 
+def promised_column(metric_id: str) -> TableColumn:
+    """A board column no record carries yet: named and explained as its registered scorer declares it."""
+    from rrg_bench.leaderboard.columns import registered_column
+
+    declared = registered_column(metric_id)
+    if declared is None:
+        return TableColumn(metric_id, metric_id, "no record on this board carries this metric", True, 4, "", "")
+    return TableColumn(metric_id, declared.display, declared.convention, declared.higher_is_better,
+                       declared.decimals, "", "")
+
+
 def board_table(spec: BoardSpec, records: Sequence[LoadedRecord]) -> Table:
     for lr in records:
         _check_belongs(spec, lr)
@@ -92,13 +104,14 @@ def board_table(spec: BoardSpec, records: Sequence[LoadedRecord]) -> Table:
     ranked_flags = [not r for r in reasons]
     columns, excluded, missing = columns_for(spec.columns, records, ranked_flags, spec.eligibility.ignore_impl)
     for mid in missing:  # no record carries it: keep the column, visibly empty
-        idx = spec.columns.index(mid)
-        columns.insert(idx, TableColumn(mid, mid, "no record on this board carries this metric", True, 4, "", ""))
+        columns.insert(spec.columns.index(mid), promised_column(mid))
+    columns = disambiguate(columns)
     labels = row_labels(records)
     rows = []
     for lr, label, why in zip(records, labels, reasons):
         row = TableRow(label=label, run_fingerprint=lr.record.run_fingerprint, source=lr.path.name,
-                       eligible=not why, reasons=list(why))
+                       eligible=not why, reasons=list(why), unofficial=bool(lr.record.generator.get("unofficial")),
+                       missing=[mid for mid in spec.columns if f"lacks metric {mid}" in why])
         fill_cells(row, lr, columns, excluded)
         row.reasons += [r for mid in spec.columns for src, r in excluded.get(mid, {}).items() if src == str(lr.path)]
         rows.append(row)
@@ -278,7 +291,8 @@ def check(layout: BoardLayout, boards: Sequence[str] | None = None) -> dict[str,
             if not committed.is_dir():
                 problems.append(f"{committed}: not built (run `bench leaderboard build {board}`)")
             else:
-                match, mismatch, errors = filecmp.cmpfiles(rebuilt, committed, sorted(p.name for p in rebuilt.iterdir()),
+                names = sorted(p.name for p in rebuilt.iterdir())
+                match, mismatch, errors = filecmp.cmpfiles(rebuilt, committed, names,
                                                            shallow=False)
                 problems += [f"{committed / n}: content differs from a rebuild" for n in mismatch]
                 problems += [f"{committed / n}: missing" for n in errors]

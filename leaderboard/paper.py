@@ -8,11 +8,20 @@ same test ``bench compare`` uses, so a table and a CI gate never disagree.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rrg_bench.compare import ALPHA, LoadedRecord, ScorerFactory, check_same_references, paired_tests, registry_scorer
 from rrg_bench.errors import UsageError
-from rrg_bench.leaderboard.table import Table, TableRow, columns_for, fill_cells, mark_best, row_labels
+from rrg_bench.leaderboard.columns import conventional_order, disambiguate
+from rrg_bench.leaderboard.table import (
+    Table,
+    TableRow,
+    columns_for,
+    fill_cells,
+    mark_best,
+    row_labels,
+    with_decimals,
+)
 
 MARKER = "*"
 
@@ -23,7 +32,10 @@ def _same(a: LoadedRecord, b: LoadedRecord) -> bool:
 
 def paper_table(records: Sequence[LoadedRecord], *, baseline: LoadedRecord | None = None,
                 metric_ids: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0, alpha: float = ALPHA,
-                show_ci: bool = True, scorer_factory: ScorerFactory = registry_scorer) -> Table:
+                show_ci: bool = True, decimals: int | None = None,
+                scorer_factory: ScorerFactory = registry_scorer) -> Table:
+    """Columns follow ``metric_ids`` when given, else the papers' order (see ``leaderboard.columns``);
+    ``decimals`` overrides every metric's own number of places."""
     records = list(records)
     if not records and baseline is None:
         raise UsageError("give at least one record (results.json or run directory)")
@@ -36,12 +48,14 @@ def paper_table(records: Sequence[LoadedRecord], *, baseline: LoadedRecord | Non
             raise UsageError(f"no record has metric(s) {', '.join(unknown)}")
         ids = list(metric_ids)
     else:
-        ids = list(dict.fromkeys(m for r in records for m in r.record.metrics))
+        ids = conventional_order(list(dict.fromkeys(m for r in records for m in r.record.metrics)), records)
     columns, excluded, _ = columns_for(ids, records, [True] * len(records))
+    columns = disambiguate(with_decimals(columns, decimals))
     rows = []
     for lr, label in zip(records, row_labels(records)):
         row = TableRow(label=label, run_fingerprint=lr.record.run_fingerprint, source=str(lr.path),
-                       baseline=baseline is not None and _same(lr, baseline))
+                       baseline=baseline is not None and _same(lr, baseline),
+                       unofficial=bool(lr.record.generator.get("unofficial")))
         fill_cells(row, lr, columns, excluded)
         rows.append(row)
         if baseline is None or row.baseline or n_boot <= 0:

@@ -68,7 +68,8 @@ def check_numeric_stats(path: Path) -> None:
            if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
     if bad:
         raise BenchError(f"{path}: columns {bad[:5]} are not numeric (they could hold report text), so the file is "
-                         "not copied into the repository, and a board record needs its statistics; store numeric statistics")
+                         "not copied into the repository, and a board record needs its statistics; "
+                         "store numeric statistics")
     if frame.index.name != "study_id":
         raise BenchError(f"{path}: expected per-study rows indexed by 'study_id', got index {frame.index.name!r}")
 

@@ -14,8 +14,9 @@ unranked row's disagreeing cell is left empty and the reason is shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from rrg_bench.errors import BenchError
 from rrg_bench.records import LoadedRecord, MetricValue
@@ -33,7 +34,7 @@ class TableColumn:
     scorer: str
 
     @classmethod
-    def from_metric(cls, metric_id: str, m: MetricValue) -> "TableColumn":
+    def from_metric(cls, metric_id: str, m: MetricValue) -> TableColumn:
         return cls(metric_id, m.display, m.convention, m.higher_is_better, m.decimals, m.metric_version, m.scorer)
 
 
@@ -57,6 +58,10 @@ class TableRow:
     reasons: list[str] = field(default_factory=list)
     cells: dict[str, TableCell] = field(default_factory=dict)
     baseline: bool = False
+    #: a re-implementation its paper's authors never released: every label of the row says so
+    unofficial: bool = False
+    #: board columns the record has no value for at all (summarised in one footnote clause)
+    missing: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -90,9 +95,15 @@ def half_width(ci: tuple[float, float] | None) -> float | None:
 
 
 def row_labels(records: Sequence[LoadedRecord]) -> list[str]:
-    """Generator names, with the short fingerprint added where two rows share a name."""
+    """System names (``LoadedRecord.label``: the display name, marked when unofficial), with the short
+    fingerprint added only where two rows share a name."""
     names = [r.label for r in records]
     return [f"{n} ({r.short_fingerprint})" if names.count(n) > 1 else n for n, r in zip(names, records)]
+
+
+def with_decimals(columns: Sequence[TableColumn], decimals: int | None) -> list[TableColumn]:
+    """The columns, every one shown with ``decimals`` places (``None``: each metric's own)."""
+    return [replace(c, decimals=decimals) if decimals is not None else c for c in columns]
 
 
 def mark_best(table: Table) -> None:

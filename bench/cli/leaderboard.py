@@ -7,22 +7,25 @@ matplotlib, the stats module) lazily, like every other command, so ``bench --hel
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from rrg_bench.cli.common import err, handles_errors, out
 
 RootOpt = Annotated[Optional[Path], typer.Option(
     "--root", envvar="BENCH_LEADERBOARD_ROOT",
-    help="Leaderboard directory holding boards/, records/, tables/ and CHANGELOG.md (default: this checkout's).")]
+    help="Leaderboard directory holding boards/, records/, tables/ and CHANGELOG.md (default: the leaderboard/ "
+         "of the repository you stand in, found by walking up from the current directory).")]
 NBootOpt = Annotated[int, typer.Option("--n-boot", help="Paired-bootstrap resamples (0 disables significance tests).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the resampling.")]
 MetricOpt = Annotated[Optional[list[str]], typer.Option(
     "--metric", "-m", help="A metric id to include (repeatable; default: all). Quote ids with brackets.")]
+DecimalsOpt = Annotated[Optional[int], typer.Option(
+    "--decimals", min=0, max=12, metavar="N", help="Decimal places for every number (default: each metric's own).")]
 
 
 def say_which(loaded: Any) -> Any:
@@ -33,9 +36,9 @@ def say_which(loaded: Any) -> Any:
 
 
 def _layout(root: Path | None) -> Any:
-    from rrg_bench.leaderboard.boards import BoardLayout, default_root
+    from rrg_bench.leaderboard.boards import BoardLayout, discover_root
 
-    return BoardLayout(Path(root) if root is not None else default_root())
+    return BoardLayout(Path(root) if root is not None else discover_root())
 
 
 # ---------------------------------------------------------------- leaderboard
@@ -80,15 +83,18 @@ def leaderboard_check(
             for p in problems:
                 out.print(f"   {p}", highlight=False, soft_wrap=True, markup=False)
         else:
-            out.print(f"[green]✓[/green] {escape(name)}: committed tables match a rebuild; published versions unchanged", highlight=False)
+            out.print(f"[green]✓[/green] {escape(name)}: committed tables match a rebuild; published versions "
+                      "unchanged", highlight=False, soft_wrap=True)
     raise_on_check(result)
 
 
 def leaderboard_add(
     record: Annotated[Path, typer.Argument(help="A results.json (or its run directory).")],
-    board: Annotated[Optional[str], typer.Option("--board", help="Board to add to (default: the one for its dataset/split).")] = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Show this record instead of the board's current one for the same system; the old one is retired "
-             "to records/<board>/retired/ (never deleted).")] = False,
+    board: Annotated[Optional[str], typer.Option(
+        "--board", help="Board to add to (default: the one for its dataset/split).")] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Show this record instead of the board's current one for the same system; the old one "
+                          "is retired to records/<board>/retired/ (never deleted).")] = False,
     root: RootOpt = None,
 ) -> None:
     """Validate a results record, recompute its values, and copy it with its statistics into records/<board>/."""
@@ -99,7 +105,8 @@ def leaderboard_add(
     out.print(f"[green]✓[/green] {result.state} {escape(str(result.record))} ({len(result.stats)} statistics files)",
               highlight=False, soft_wrap=True)
     if result.reasons:
-        out.print(f"[yellow]shown but not ranked on {escape(result.board)}[/yellow]: {escape('; '.join(result.reasons))}",
+        out.print(f"[yellow]shown but not ranked on {escape(result.board)}[/yellow]: "
+                  f"{escape('; '.join(result.reasons))}",
                   highlight=False, soft_wrap=True)
     out.print(f"next: bump 'version' in boards/{result.board}.yaml, add a CHANGELOG line, "
               f"run `bench leaderboard build {result.board}`", highlight=False, soft_wrap=True, markup=False)
@@ -110,7 +117,8 @@ def leaderboard_add(
 
 def table(
     records: Annotated[list[Path], typer.Argument(help="results.json files or run directories (one row each).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="tex, md, csv, json or html.")] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="md|tex|csv|json|html",
+                                     help="Output format; md renders as a GitHub table.")] = "md",
     baseline: Annotated[Optional[Path], typer.Option(
         "--baseline", help="Record to test every other row against (paired bootstrap); its row is marked.")] = None,
     metric: MetricOpt = None,
@@ -118,10 +126,13 @@ def table(
     n_boot: NBootOpt = 1000,
     seed: SeedOpt = 0,
     ci: Annotated[bool, typer.Option("--ci/--no-ci", help="Show ± half the 95% CI width.")] = True,
+    decimals: DecimalsOpt = None,
 ) -> None:
-    """A paper table from any records of one dataset split: rows = runs, columns = metrics."""
-    import sys
+    """A paper table from any records of one dataset split: rows = runs, columns = metrics.
 
+    Columns come in the order papers print them (BLEU-1..4, METEOR, ROUGE-L, CIDEr, then clinical
+    metrics) unless --metric names them; numbers are written in full whatever the terminal width.
+    """
     from rrg_bench.errors import UsageError
     from rrg_bench.leaderboard.paper import paper_table
     from rrg_bench.leaderboard.render import RENDERERS
@@ -131,7 +142,8 @@ def table(
         raise UsageError(f"--format must be one of {', '.join(RENDERERS)}; got {fmt!r}")
     loaded = [say_which(union_view(p)) for p in records]
     base = say_which(union_view(baseline)) if baseline is not None else None
-    built = paper_table(loaded, baseline=base, metric_ids=metric, n_boot=n_boot, seed=seed, show_ci=ci)
+    built = paper_table(loaded, baseline=base, metric_ids=metric, n_boot=n_boot, seed=seed, show_ci=ci,
+                        decimals=decimals)
     text = RENDERERS[fmt](built)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -142,16 +154,6 @@ def table(
 
 
 # ---------------------------------------------------------------- compare
-
-
-def _fmt(value: float | None, decimals: int, signed: bool = False) -> str:
-    if value is None:
-        return "–"
-    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
 
 
 def compare(
@@ -165,60 +167,50 @@ def compare(
     n_boot: NBootOpt = 1000,
     n_trials: Annotated[int, typer.Option("--n-trials", help="Approximate-randomisation trials (0 disables).")] = 1000,
     seed: SeedOpt = 0,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", metavar="table|md|json",
+        help="table (terminal / CI log), md (GitHub table for a PR comment) or json (for scripts); "
+                               "md and json keep stdout to the document, the verdict goes to stderr.")] = "table",
+    decimals: DecimalsOpt = None,
 ) -> None:
     """Paired comparison of two runs on the same references; exit 3 when a metric regressed.
 
     For a model repository's CI: compare the new checkpoint's record with the published one.
     """
-    from rich import box
-    from rich.table import Table as RichTable
-
     from rrg_bench.compare import compare_records, load
     from rrg_bench.errors import UsageError
+    from rrg_bench.leaderboard import compare_view as view
     from rrg_bench.tolerances import FAIL_ON, Tolerances, find_regressions, load_tolerances, raise_on_regressions
 
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
+    if fmt not in view.FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(view.FORMATS)}; got {fmt!r}")
     tolerances = load_tolerances(tolerance) if tolerance is not None else Tolerances()
     a, b = say_which(load(base)), say_which(load(new))
     comparison = compare_records(a, b, metrics=metric, n_boot=n_boot, n_trials=n_trials, seed=seed,
                                  require_stats=fail_on == "significant")
     regressions = find_regressions(comparison, tolerances, fail_on)  # type: ignore[arg-type]
-    failed = {r.delta.metric_id for r in regressions}
-    rich_table = RichTable(title=escape(f"{b.label} ({b.short_fingerprint}) vs {a.label} ({a.short_fingerprint}) — "
-                                        f"{a.record.dataset.get('name')}/{a.record.dataset.get('split')}"),
-                           title_justify="left", box=box.SIMPLE_HEAD, caption_justify="left",
-                           caption="Δ, its paired-bootstrap 95% CI and p (boot) and the approximate-"
-                                   "randomisation p (AR) compare the same studies; tol = allowed drop.")
-    for name, justify in (("metric", "left"), ("base", "right"), ("new", "right"), ("Δ new−base", "right"),
-                          ("95% CI of Δ", "right"), ("p boot", "right"), ("p AR", "right"),
-                          ("tol", "right"), ("", "left")):
-        rich_table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for d in comparison.deltas:
-        dec = d.decimals
-        ci = f"[{d.ci95[0]:+.{dec}f}, {d.ci95[1]:+.{dec}f}]" if d.ci95 else "–"
-        tol = tolerances.for_metric(d.metric_id)
-        if d.metric_id in failed:
-            status = "[bold red]REGRESSION[/bold red]"
-        elif d.drop > tol:
-            status = "[yellow]drop (n.s.)[/yellow]"
-        elif d.drop < 0:
-            status = "[green]better[/green]"
-        else:
-            status = "ok"
-        rich_table.add_row(escape(d.metric_id), _fmt(d.base, dec), _fmt(d.new, dec),
-                           _fmt(d.delta, dec, signed=True), ci, _p(d.p_bootstrap), _p(d.p_randomisation),
-                           f"{tol:g}", status)
-    # CI logs are not terminals (80 columns by default); never fold the numbers
-    (out if out.is_terminal else Console(width=max(out.width, 140))).print(rich_table)
-    for note in comparison.notes:
-        out.print(f"[dim]note:[/dim] {escape(note)}", highlight=False, soft_wrap=True)
-    if comparison.only_in_base or comparison.only_in_new:
-        out.print(escape(f"not compared: only in base {comparison.only_in_base}, only in new {comparison.only_in_new}"),
-                  style="dim", highlight=False, soft_wrap=True)
+    rows = view.delta_rows(comparison, tolerances, {r.delta.metric_id for r in regressions}, decimals)
+    verdict = (f"Regression (--fail-on {fail_on}): " + "; ".join(f"{r.delta.metric_id} {r.reason}" for r in regressions)
+               if regressions else f"No regression (--fail-on {fail_on}, tolerances: {tolerances.source}).")
+    if fmt == "json":
+        sys.stdout.write(view.to_json(comparison, rows, regressions=regressions, fail_on=fail_on,
+                                      tolerance_source=tolerances.source))
+    elif fmt == "md":
+        sys.stdout.write(view.to_markdown(comparison, rows, f"**{verdict}**"))
+    else:
+        view.print_table(view.rich_table(comparison, rows))
+        for note in comparison.notes:
+            out.print(f"[dim]note:[/dim] {escape(note)}", highlight=False, soft_wrap=True)
+        if comparison.only_in_base or comparison.only_in_new:
+            out.print(escape(f"not compared: only in base {comparison.only_in_base}, only in new "
+                             f"{comparison.only_in_new}"), style="dim", highlight=False, soft_wrap=True)
+    sys.stdout.flush()
     raise_on_regressions(regressions, comparison)
-    out.print(f"[green]✓[/green] no regression (--fail-on {fail_on}, tolerances: {escape(tolerances.source)})",
-              highlight=False, soft_wrap=True)
+    (out if fmt == "table" else err).print(
+        f"[green]✓[/green] no regression (--fail-on {fail_on}, tolerances: {escape(tolerances.source)})",
+        highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- registration

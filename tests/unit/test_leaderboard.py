@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -276,3 +277,51 @@ def test_latex_table_compiles(board: BoardLayout, tmp_path: Path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+def _edit_record(path: Path, **changes) -> Path:
+    data = json.loads(path.read_text())
+    for key, value in changes.items():
+        if callable(value):
+            value(data)
+        else:
+            data[key] = value
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_board_names_systems_readably_and_marks_unofficial_ones(tmp_path: Path):
+    """Display names instead of registry names, no hashes unless two rows share a name, "unofficial"
+    in every table row and plot label, the lacking columns in one short clause, searchable SVG text."""
+    layout = BoardLayout(make_board_root(tmp_path / "lb"))
+    add_record(layout, make_record(tmp_path / "a", "model_a", HITS_GOOD))
+    s2d = _edit_record(make_record(tmp_path / "s", "s2d_align", HITS_MID), generator={
+        "name": "s2d_align", "display_name": "S2D-Align (unofficial, from abstract)", "unofficial": True})
+    add_record(layout, s2d)
+    lana = _edit_record(make_record(tmp_path / "l", "anat_attn", [1] * 25 + [0] * 15),
+                        generator={"name": "anat_attn", "unofficial": True},
+                        metrics=lambda d: d["metrics"].pop("len[conv=a]"))
+    add_record(layout, lana)
+    out = build(layout, "toy_board").directory
+    rows = {r["model"]: r for r in _table_json(layout)["rows"]}
+    assert list(rows) == ["model_a", "S2D-Align (unofficial, from abstract)", "anat_attn (unofficial)"]
+    assert not rows["anat_attn (unofficial)"]["eligible"]
+    md = (out / "table.md").read_text()
+    assert "| 2 | S2D-Align (unofficial, from abstract) |" in md and "| – | anat_attn (unofficial) † |" in md
+    assert "- anat_attn (unofficial): lacks Len" in md  # one clause, no fingerprint
+    assert not re.search(r"\([0-9a-f]{12}\)", md)
+    page = (out / "table.html").read_text()
+    assert 'title="acc[conv=a]: toy accuracy under convention a"' in page and 'class="id"' not in page
+    svg = (out / "bar_acc-conv=a.svg").read_text()
+    assert "<text" in svg and "S2D-Align (unofficial" in svg and "Hatched: unofficial" in svg
+    assert "model_a" in svg and "0.750  [" in svg  # the value column, beside the plot
+
+
+def test_heatmap_greys_labels_no_reference_is_positive_for(tmp_path: Path):
+    layout = BoardLayout(make_board_root(tmp_path / "lb"))
+    labels = {"Cardiomegaly": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3.0},
+              "Pneumonia": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0.0}}
+    add_record(layout, make_record(tmp_path / "a", "model_a", HITS_GOOD, per_label=labels))
+    svg = (build(layout, "toy_board").directory / "per_label_acc-conv=a.svg").read_text()
+    assert "Cardiomegaly (3)" in svg and "Pneumonia (0)" in svg and "0.50" in svg
+    assert "no positive reference" in svg and ">0.00<" not in svg

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from helpers.leaderboard_records import copy_leaderboard
-from rrg_bench.leaderboard.boards import BoardLayout, default_root
+from rrg_bench.leaderboard.boards import BoardLayout, discover_root
 from rrg_bench.leaderboard.build import build, check
 
 BOARD = "iu_xray_r2gen_test"
@@ -17,7 +18,7 @@ BOARD = "iu_xray_r2gen_test"
 
 @pytest.fixture(scope="module")
 def committed() -> BoardLayout:
-    layout = BoardLayout(default_root())
+    layout = BoardLayout(discover_root(REPO))
     if not layout.record_files(BOARD):
         pytest.skip("no committed records for the board")
     return layout

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from helpers.leaderboard_records import make_record, toy_factory
 from rrg_bench.compare import load
 from rrg_bench.errors import BenchError, UsageError
@@ -73,3 +74,61 @@ def test_refuses_other_references_and_unknown_metrics(tmp_path: Path):
     with pytest.raises(UsageError, match="no record has metric"):
         _table([a], metric_ids=["bleu4[tok=ptb]"])
     assert [c.id for c in _table([a], metric_ids=["len[conv=a]"]).columns] == ["len[conv=a]"]
+
+
+def test_columns_come_in_the_papers_order_and_shared_names_say_their_convention():
+    from rrg_bench.leaderboard.columns import conventional_order, disambiguate
+    from rrg_bench.leaderboard.table import TableColumn
+
+    ids = ["bleu1[tok=ptb]", "cider_d[tok=ptb]", "bleu4[tok=ptb]", "meteor[tok=ptb]", "rouge_l[tok=ptb]",
+           "bleu2[tok=ptb]", "bleu3[tok=ptb]", "bleu1[conv=r2gen]", "bleu4[conv=r2gen]"]
+    # one block per convention, in the order first seen
+    assert conventional_order(ids, []) == ["bleu1[tok=ptb]", "bleu2[tok=ptb]", "bleu3[tok=ptb]", "bleu4[tok=ptb]",
+                                           "meteor[tok=ptb]", "rouge_l[tok=ptb]", "cider_d[tok=ptb]",
+                                           "bleu1[conv=r2gen]", "bleu4[conv=r2gen]"]
+    committed = sorted((REPO / "leaderboard" / "records" / "iu_xray_r2gen_test").glob("constant_normal-*.json"))
+    if committed:  # a real record: its ids are stored alphabetically
+        record = load(committed[0])
+        stored = list(record.record.metrics)
+        assert stored.index("cider_d[tok=ptb]") < stored.index("meteor[tok=ptb]")  # the alphabet, not the papers
+        ordered = conventional_order(list(record.record.metrics), [record])
+        rules = [f"chexpert_rules_f1[labels={n},avg={avg},uncertain=positive]"
+                 for n in (14, 5) for avg in ("micro", "macro", "weighted")]
+        # NLG in the papers' order, then the rule labeler's columns in its own declared order
+        assert ordered == [
+            "bleu1[tok=ptb]", "bleu2[tok=ptb]", "bleu3[tok=ptb]", "bleu4[tok=ptb]", "meteor[tok=ptb]",
+            "rouge_l[tok=ptb]", "cider_d[tok=ptb]"] + rules
+
+    def col(mid: str, display: str) -> TableColumn:
+        return TableColumn(mid, display, "", True, 4, "1", "nlg")
+
+    named = disambiguate([col("bleu1[tok=ptb]", "BLEU-1"), col("bleu1[conv=r2gen]", "BLEU-1"),
+                          col("meteor[tok=ptb]", "METEOR")])
+    assert [c.display for c in named] == ["BLEU-1 (tok=ptb)", "BLEU-1 (conv=r2gen)", "METEOR"]
+
+
+def test_rows_show_display_names_mark_unofficial_systems_and_add_hashes_only_on_collision(tmp_path: Path):
+    import json
+
+    from rrg_bench.leaderboard.table import row_labels
+
+    def named(folder: str, generator: dict) -> Path:
+        path = make_record(tmp_path / folder, "x", BASE)
+        data = json.loads(path.read_text())
+        data["generator"] = generator
+        path.write_text(json.dumps(data))
+        return path
+
+    s2d = named("s2d", {"name": "s2d_align", "display_name": "S2D-Align (unofficial, from abstract)",
+                        "unofficial": True})
+    lana = named("lana", {"name": "anat_attn", "unofficial": True})
+    one = named("one", {"name": "constant_normal"})
+    two = make_record(tmp_path / "two", "constant_normal", BASE[::-1])
+    labels = row_labels([load(p) for p in (s2d, lana, one, two)])
+    assert labels[0] == "S2D-Align (unofficial, from abstract)"  # already says so: not repeated
+    assert labels[1] == "anat_attn (unofficial)"
+    assert labels[2].startswith("constant_normal (") and labels[3].startswith("constant_normal (")
+    assert labels[2] != labels[3]
+    table = _table([s2d, lana], n_boot=0, decimals=1)
+    assert table.rows[1].unofficial and "| anat_attn (unofficial) |" in to_markdown(table)
+    assert all(c.decimals == 1 for c in table.columns) and "0.8** ± 0.1 |" in to_markdown(table)
