@@ -1,6 +1,7 @@
-"""S2D-Align (shallow-to-deep auxiliary SFT with a shared memory adapter), an open approximation.
+"""S2D-Align (shallow-to-deep auxiliary SFT with a shared memory adapter), unofficial, from the abstract.
 
-No code of the paper (arXiv 2511.11066) is public; every design choice beyond its abstract is a
-named config switch listed in CARD.md as "not verified against the paper". Kept empty of imports
-so `bench ls` stays fast; the registry imports ``generate`` / ``train`` lazily.
+No code, weights or paper body of S2D-Align (arXiv 2511.11066) were released; every design choice
+beyond its abstract is a named config switch listed in CARD.md as "not verified against the paper",
+and every record and table shows it as "S2D-Align (unofficial, from abstract)". Kept empty of
+imports so `bench ls` stays fast; the registry imports ``generate`` / ``train`` lazily.
 """

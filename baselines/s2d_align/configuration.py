@@ -80,8 +80,12 @@ class S2DAlignConfig(BaseModel):
     phrase_vocab: list[str] = Field(default_factory=list)
     keyphrase_weight: float = 1.0
     max_report_tokens: int = 100
+    #: the *report's* new-token budget (the dataset's, set at stage 1)
     min_new_tokens: int = 80
     max_new_tokens: int = 120
+    #: stage 3 "prefix": tokens its train targets hold beyond their report (phrase list, markers), as
+    #: (fewest, most); generation adds them to the report's budget, else the phrases eat into it
+    keyphrase_new_tokens: tuple[int, int] = (0, 0)
     trained_on: dict[str, Any] = Field(default_factory=dict)
 
     def save(self, directory: Path) -> None:
@@ -95,6 +99,12 @@ class S2DAlignConfig(BaseModel):
     @property
     def phrases_in_target(self) -> bool:
         return self.keyphrase_target == "prefix"
+
+    def new_tokens(self) -> dict[str, int]:
+        """The whole output's default budget: the report's, plus a prefix model's phrase list on top,
+        so a target of phrases and a full-length report is never cut."""
+        fewest, most = self.keyphrase_new_tokens if self.phrases_in_target else (0, 0)
+        return {"min_new_tokens": self.min_new_tokens + fewest, "max_new_tokens": self.max_new_tokens + most}
 
 
 def instruction_text(config: S2DAlignConfig, references: list[str]) -> str:

@@ -1,10 +1,16 @@
 """The ``s2d_align`` generator: a curriculum checkpoint writing a report from each study's images.
 
+It is S2D-Align *unofficial, from the abstract*: no code, weights or paper body were released, so
+every record, table row and plot shows it under ``display_name`` and ``unofficial`` (the runner
+copies both into the record's generator block), and without ``--checkpoint`` there is nothing to
+load but a checkpoint the user trained.
+
 Inference rebuilds the inputs the checkpoint was trained on: a stage-2/3 checkpoint retrieves its
-top-k reference reports from the run's *train* split with the same knn_image settings (the
-evaluated study is never its own reference), and a "prefix" stage-3 checkpoint writes its key
-phrases first, which are returned in ``meta`` and cut from the report. Decoding defaults are
-am_mrg's (beam 3, repetition and length penalty 2.0; S2D-Align's are unknown), all overridable.
+top-k reference reports from the run's *train* split with the same knn_image settings (never the
+evaluated study nor a study of its patient), and a "prefix" stage-3 checkpoint writes its key
+phrases first — its new-token budget is the report's plus the phrase list's — which are returned
+in ``meta`` and cut from the report. Decoding defaults are am_mrg's (beam 3, repetition and length
+penalty 2.0; S2D-Align's are unknown), all overridable.
 """
 
 from __future__ import annotations
@@ -23,6 +29,14 @@ from rrg_bench.baselines.common.generation import (
     decode_rows,
     llm_decoding,
 )
+from rrg_bench.errors import UsageError
+
+DISPLAY_NAME = "S2D-Align (unofficial, from abstract)"
+#: the one line ``bench run --model s2d_align`` without ``--checkpoint`` ends in
+NO_WEIGHTS = ("s2d_align is S2D-Align (unofficial, from abstract): no weights (nor code) of the paper were "
+              "released, so there is nothing to download; train a checkpoint with `bench train --model s2d_align "
+              "--stage 1`, then --stage 2 and --stage 3 each with --set init=<previous stage>/best, and pass it "
+              "with --checkpoint DIR (recipe: `bench ls generators --card s2d_align`)")
 
 
 class S2DAlignParams(LLMDecodingParams):
@@ -30,22 +44,32 @@ class S2DAlignParams(LLMDecodingParams):
 
 
 class S2DAlignGenerator(CheckpointGenerator):
-    """S2D-Align (arXiv 2511.11066), open approximation; see baselines/s2d_align/CARD.md."""
+    """S2D-Align (arXiv 2511.11066), unofficial, from the abstract; see baselines/s2d_align/CARD.md."""
 
     name = "s2d_align"
     version = "1"
+    display_name = DISPLAY_NAME
+    unofficial = True
     needs_images = True
     Params = S2DAlignParams
     checkpoint_model = "s2d_align"
 
     def __init__(self, **params: Any) -> None:
+        if not params.get("checkpoint"):  # before validation: "Field required" would not say why
+            raise UsageError(NO_WEIGHTS)
         super().__init__(**params)
         self._index = None
         self._index_source = ""
 
     def setup(self, ctx: GeneratorContext) -> None:
+        from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig
         from rrg_bench.baselines.s2d_align.loading import load_model
 
+        saved = S2DAlignConfig.load(self._resolved())
+        if saved.phrases_in_target and saved.keyphrase_new_tokens == (0, 0) and self.params.max_new_tokens is None:
+            raise UsageError(f"s2d_align: {self.params.checkpoint} is a stage-3 'prefix' checkpoint trained before its "
+                             "phrase list had its own token budget, so its reports would be cut: train stage 3 again, "
+                             "or pass --model-arg max_new_tokens=N (phrases + report)")
         model, tokenizer = load_model(self._resolved(), verify_llm=self.params.verify_llm)
         self._device = ctx.device
         self._model = model.to(ctx.device).eval()
@@ -90,9 +114,12 @@ class S2DAlignGenerator(CheckpointGenerator):
         return results
 
     def decoding(self) -> dict[str, Any]:
+        """Explicit params win; the default budget is the report's plus a prefix model's phrase list."""
+        from types import SimpleNamespace
+
         from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig
 
-        return llm_decoding(self.params, S2DAlignConfig.load(self._resolved()))
+        return llm_decoding(self.params, SimpleNamespace(**S2DAlignConfig.load(self._resolved()).new_tokens()))
 
     def fingerprint(self) -> dict[str, Any]:
         """Params + checkpoint content hash + stage, LLM reference, retrieval settings (and the train
@@ -109,6 +136,8 @@ class S2DAlignGenerator(CheckpointGenerator):
                            "image": c.retrieval_image, "max_reference_tokens": c.max_reference_tokens}
         fp["keyphrases"] = {"target": c.keyphrase_target, "source": c.keyphrase_source}
         if self._index is not None:
-            fp["retrieval"]["index"] = {"source": self._index_source, **self._index.fingerprint()["train_index"]}
+            index = self._index.fingerprint()
+            fp["retrieval"]["index"] = {"source": self._index_source, **index["train_index"],
+                                        "selection": index["selection"]}
         fp["decoding"] = self.decoding()
         return fp

@@ -4,13 +4,16 @@ and the prompt text that carries them.
 The index *is* knn_image's: this module builds the registered ``knn_image`` generator
 (``baselines.knn_image.generate.KnnImage``) and asks its public ``neighbours`` for the k best
 neighbours instead of one voted report, so encoders, embedding cache, L2 normalisation and the
-train-split index are the same. Two guarantees, tested: the index holds studies of the train split
-only (and never the test split), and a study is never its own reference.
+train-split index are the same. Guarantees, tested: the index holds studies of the train split
+only (and never the test split), and a study's references are neither itself nor any study of its
+patient (``Study.meta["subject_id"]``, MIMIC-CXR's): a patient's other report mostly describes the
+same chest, so in training it would teach copying instead of guidance.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,15 @@ from rrg_bench.baselines.s2d_align.configuration import S2DAlignConfig, instruct
 from rrg_bench.errors import DataError, UsageError
 
 INDEX_FILE = "reference_index.json"
+#: the ``Study.meta`` key naming a study's patient (datasets without it: every study its own patient)
+PATIENT_KEY = "subject_id"
+SELECTION = ("top-k cosine similarity, ties -> earlier train study; the query itself and every study of its "
+             f"patient (meta {PATIENT_KEY}) excluded")
+
+
+def patient_of(study: Study) -> str | None:
+    value = (study.meta or {}).get(PATIENT_KEY)
+    return None if value is None or str(value) == "" else str(value)
 
 
 def save_index_ids(directory: Path, dataset: str, split: str, study_ids: Sequence[str]) -> None:
@@ -61,6 +73,8 @@ class ReferenceIndex:
         self.split = split
         self._knn = KnnImage(encoder=encoder, revision=revision, image=image)
         studies = list(train)
+        self._patient = {s.study_id: patient_of(s) for s in studies}
+        self._studies_of = Counter(p for p in self._patient.values() if p is not None)
         self._knn.setup(GeneratorContext(dataset=dataset, split=split, device=device, batch_size=batch_size,
                                          train_studies=lambda: studies, cache_dir=cache_dir, progress=False))
 
@@ -70,20 +84,26 @@ class ReferenceIndex:
 
     def neighbours(self, queries: Sequence[Study], k: int) -> list[list[tuple[str, str]]]:
         """For each query, up to ``k`` (study id, report) of the most similar train images, best
-        first (ties: earlier train study), the query itself excluded."""
+        first (ties: earlier train study), neither the query nor a study of its patient."""
         if k <= 0 or not queries:
             return [[] for _ in queries]
+        patients = [patient_of(q) for q in queries]
+        # ask for enough that k remain once the query's own patient's studies are dropped
+        wider = k + max((self._studies_of[p] for p in patients if p is not None), default=0)
         out = []
-        for study, hits in zip(queries, self._knn.neighbours(queries, k, label="embedding queries")):
-            if not hits:
-                raise DataError(f"s2d_align: study {study.study_id} is the only indexed study; no reference exists")
-            out.append([(study_id, text) for study_id, text, _ in hits])
+        for study, patient, hits in zip(queries, patients, self._knn.neighbours(queries, wider,
+                                                                                label="embedding queries")):
+            kept = [(sid, text) for sid, text, _ in hits if patient is None or self._patient.get(sid) != patient][:k]
+            if not kept:
+                why = "every other indexed study is of its patient" if hits else "it is the only indexed study"
+                raise DataError(f"s2d_align: no reference exists for study {study.study_id}: {why}")
+            out.append(kept)
         return out
 
     def fingerprint(self) -> dict[str, Any]:
         fp = self._knn.fingerprint()
         return {"split": self.split, "encoder": fp.get("encoder_identity"), "train_index": fp.get("train_index"),
-                "selection": "top-k cosine similarity, ties -> earlier train study; the query itself excluded"}
+                "selection": SELECTION}
 
 
 def clip_text(tokenizer: Any, text: str, max_tokens: int) -> str:

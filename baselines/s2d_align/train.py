@@ -49,6 +49,7 @@ class Example:
     phrases: tuple[float, ...] = ()
     references: tuple[str, ...] = ()  # retrieved study ids (provenance, tests)
     key_phrases: tuple[str, ...] = ()
+    report_tokens: int = 0  # the report's own tokens in ``target`` (before a prefix's re-tokenisation)
 
 
 class Examples(torch.utils.data.Dataset):
@@ -86,8 +87,15 @@ def build_examples(config: S2DAlignConfig, tokenizer: Any, studies: Sequence[Stu
             " " + tokenizer.decode(report_ids), add_special_tokens=False)["input_ids"]) if head else report_ids
         vec = tuple(multi_hot(ps, config.phrase_vocab)) if config.keyphrase_target == "head" else ()
         out.append(Example(s.study_id, study_images(s, config.images), tail, tuple(ids) + (tokenizer.eos_token_id,),
-                           vec, tuple(r for r, _ in refs), tuple(ps)))
+                           vec, tuple(r for r, _ in refs), tuple(ps), len(report_ids)))
     return out
+
+
+def keyphrase_new_tokens(examples: Sequence[Example]) -> tuple[int, int]:
+    """(fewest, most) tokens the targets hold beyond their report and EOS: a prefix target's phrase
+    list. Added to the report's budget, the longest target fits whenever the report's does."""
+    extra = [max(0, len(ex.target) - 1 - ex.report_tokens) for ex in examples]
+    return (min(extra), max(extra)) if extra else (0, 0)
 
 
 # ------------------------------------------------------------------ model
@@ -211,7 +219,9 @@ def _reference_index(request: TrainRequest, recipe: S2DRecipe, train: list[Study
 def prepare_examples(request: TrainRequest, recipe: S2DRecipe, model: S2DAlign, tokenizer, train: list[Study],
                      val: list[Study], out: Path, device: str) -> tuple[list[Example], list[Example], dict[str, Any]]:
     """Both splits' examples for the model's stage, and the retrieval / key-phrase provenance.
-    Phrases always come from the study's own report; references from the train index, self excluded."""
+    Phrases come from the study's own report, references never from the study's own patient (another
+    of its studies would hand it its own findings); a prefix target's phrase list widens the new-token
+    budget, or generation would cut the report short."""
     config = model.config
     info: dict[str, Any] = {}
     if config.references_k:
@@ -233,8 +243,12 @@ def prepare_examples(request: TrainRequest, recipe: S2DRecipe, model: S2DAlign, 
         info["keyphrase_source"] = source
     else:
         train_phrases, val_phrases = [[] for _ in train], [[] for _ in val]
-    return (build_examples(config, tokenizer, train, train_refs, train_phrases),
-            build_examples(config, tokenizer, val, val_refs, val_phrases), info)
+    train_examples = build_examples(config, tokenizer, train, train_refs, train_phrases)
+    if config.phrases_in_target:  # recomputed on resume from the same targets: never added twice
+        config.keyphrase_new_tokens = keyphrase_new_tokens(train_examples)
+        info["new_tokens"] = {**config.new_tokens(), "report": [config.min_new_tokens, config.max_new_tokens],
+                              "keyphrase": list(config.keyphrase_new_tokens)}
+    return train_examples, build_examples(config, tokenizer, val, val_refs, val_phrases), info
 
 
 def train(request: TrainRequest) -> Path:
