@@ -2,9 +2,10 @@
 
 One config describes a whole checkpoint (encoder and Q-Former architectures, Hopfield settings,
 prompt, LLM reference, memory hashes, decoding defaults), so a results record can name a model by
-its config alone. Encoder/Q-Former/LLM architectures are stored as ``transformers`` config dicts
-(with ``model_type``) and rebuilt with ``AutoConfig.for_model``: the encoder is a config choice.
-Defaults follow reference/models.md §2 (authors' code at Event-AHU@131e5ec).
+its config alone. Q-Former/LLM architectures are stored as ``transformers`` config dicts (with ``model_type``) and
+rebuilt with ``AutoConfig.for_model``; the encoder is a config choice too.
+The encoder is ARM-L (``model_type`` "arm", ``arm.py``) in the paper's configuration and a ``transformers``
+encoder in the substitutes. Defaults follow reference/models.md §2 (authors' code at Event-AHU@131e5ec).
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ IMAGE_PLACEHOLDER = "<ImageHere>"
 PAPER_DECODING = {"num_beams": 3, "repetition_penalty": 2.0, "length_penalty": 2.0}
 
 PAPER_SWIN = "microsoft/swin-large-patch4-window7-224"
-PAPER_VISION = "google/vit-large-patch16-224-in21k"
+#: the paper's encoder: ARM-L from MambaXray-VL's ``MambaXrayCLIP-L.pth`` (a weights entry or a path)
+PAPER_VISION = "mambaxray-clip-l"
+#: the named substitute of the ``vit_*`` presets: ViT-L/16 in21k, the same 197 x 1,024 token shape
+VIT_SUBSTITUTE = "google/vit-large-patch16-224-in21k"
+#: the BLIP-2 checkpoint whose Q-Former starts stage 2 (a weights entry or a path)
+PAPER_QFORMER_INIT = "blip2-qformer-flant5xxl"
 PAPER_LLM = {"mimic_cxr": "meta-llama/Llama-2-7b-chat-hf", "iu_xray": "Qwen/Qwen1.5-0.5B-Chat"}
 PAPER_REPORT_ENCODER = "emilyalsentzer/Bio_ClinicalBERT"
 
@@ -52,8 +58,8 @@ def paper_qformer_config(encoder_width: int) -> dict[str, Any]:
                               cross_attention_frequency=2, encoder_hidden_size=encoder_width).to_dict()
 
 
-def paper_vision_config() -> dict[str, Any]:
-    """ViT-L/16 at 224 px: CLS + 196 patches = 197 tokens of 1,024-d, the shape of the paper's ARM features."""
+def vit_large_config() -> dict[str, Any]:
+    """ViT-L/16 at 224 px (the substitute): CLS + 196 patches = 197 tokens of 1,024-d, ARM-L's shape."""
     from transformers import ViTConfig
 
     return ViTConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
@@ -139,15 +145,15 @@ class AMMRGConfig(_Config):
 
 
 def vision_token_count(vision_config: dict[str, Any], image_size: int) -> int:
-    """Tokens in the encoder's last hidden state at ``image_size`` (ViT: CLS + patches, DINOv3: CLS +
-    registers + patches, Swin: final-stage grid)."""
+    """Tokens in the encoder's last hidden state at ``image_size`` (ViT and ARM: CLS + patches, DINOv3:
+    CLS + registers + patches, Swin: final-stage grid)."""
     kind = vision_config["model_type"]
     if kind == "swin":
         stride = vision_config["patch_size"] * 2 ** (len(vision_config["depths"]) - 1)
         return (image_size // stride) ** 2
     grid = (image_size // vision_config["patch_size"]) ** 2
-    if kind in ("vit", "deit", "dinov2"):
+    if kind in ("vit", "deit", "dinov2", "arm"):
         return grid + 1
     if kind == "dinov3_vit":
         return grid + 1 + int(vision_config.get("num_register_tokens", 0))
-    raise ValueError(f"am_mrg: vision encoder type {kind!r} is not supported (vit, dinov2, dinov3_vit, swin)")
+    raise ValueError(f"am_mrg: vision encoder type {kind!r} is not supported (arm, vit, dinov2, dinov3_vit, swin)")

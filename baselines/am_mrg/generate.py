@@ -27,7 +27,20 @@ from rrg_bench.errors import UsageError
 
 
 class AMMRGParams(LLMDecodingParams):
-    checkpoint: str = Field(description="am_mrg stage-2 checkpoint: local directory or hub id (with revision)")
+    checkpoint: str = Field(description="am_mrg stage-2 checkpoint: local directory or hub id (with revision), or a "
+                                        "directory holding the authors' released files (imported on first use)")
+    llm: str | None = Field(None, description="authors' released files: the LLM they were trained with (directory or "
+                                              "hub id; default meta-llama/Llama-2-7b-chat-hf)")
+    llm_revision: str | None = Field(None, description="authors' released files: the LLM's hub commit")
+    memory_seed: int = Field(42, description="authors' released files: seed of the memory sampling (theirs: 42)")
+    allow_test_memory: bool = Field(False, description="evaluate a test split although a memory holds reports of "
+                                                       "that dataset's test split (the authors' report memory)")
+
+
+#: params that only matter for the authors' released files (left out of the fingerprint at their defaults, so
+#: the fingerprints of checkpoints trained here are the ones they had before these params existed)
+_RELEASE_PARAMS = ("llm", "llm_revision", "memory_seed", "allow_test_memory")
+AUTHORS_LLM = "meta-llama/Llama-2-7b-chat-hf"
 
 
 class AMMRGGenerator(CheckpointGenerator):
@@ -43,16 +56,50 @@ class AMMRGGenerator(CheckpointGenerator):
         super().__init__(**params)
         self._memory_ids: set[str] = set()
 
+    @property
+    def _params(self) -> AMMRGParams:
+        assert isinstance(self.params, AMMRGParams)
+        return self.params
+
+    def _resolved(self) -> Any:
+        """The checkpoint directory; the authors' released files are imported into the cache first."""
+        from pathlib import Path
+
+        if self._checkpoint_dir is None:
+            from rrg_bench.baselines.am_mrg.release import import_cached, is_release
+
+            p = self._params
+            source = Path(p.checkpoint).expanduser()
+            if is_release(source):
+                self._checkpoint_dir = import_cached(source, llm=p.llm or AUTHORS_LLM, llm_revision=p.llm_revision,
+                                                     seed=p.memory_seed)
+        return super()._resolved()
+
     def setup(self, ctx: GeneratorContext) -> None:
         from rrg_bench.baselines.am_mrg.loading import MEMORIES, load_model
         from rrg_bench.baselines.am_mrg.memory import REPORT, VISUAL, memory_study_ids
 
         directory = self._resolved()
+        self._refuse_test_memory(directory / MEMORIES, ctx)
         model, tokenizer = load_model(directory, verify_llm=self.params.verify_llm)
         self._device = ctx.device
         self._model = model.to(ctx.device).eval()
         self._tokenizer = tokenizer
         self._memory_ids = memory_study_ids(directory / MEMORIES, VISUAL) | memory_study_ids(directory / MEMORIES, REPORT)
+
+    def _refuse_test_memory(self, memories: Any, ctx: GeneratorContext) -> None:
+        """A memory made from a dataset family's test reports never meets that family's test split unasked."""
+        from rrg_bench.baselines.am_mrg.memory import REPORT, VISUAL, memory_provenance
+
+        family = ctx.dataset.split("/", 1)[0]
+        for name in (VISUAL, REPORT):
+            meta = memory_provenance(memories, name)
+            if meta.get("split") == "test" and meta.get("dataset") == family and ctx.split == "test" \
+                    and not self._params.allow_test_memory:
+                raise UsageError(f"am_mrg: the checkpoint's {name} memory was built from {family} test reports "
+                                 f"({meta.get('source', 'see memories/' + name + '.json')}), so evaluating "
+                                 f"{ctx.dataset} {ctx.split} would leak them; pass allow_test_memory=true to "
+                                 "reproduce the authors' setting anyway (the record keeps the switch)")
 
     def generate(self, batch: Sequence[Study], seeds: Sequence[int]) -> list[Generation]:
         import torch
@@ -90,6 +137,10 @@ class AMMRGGenerator(CheckpointGenerator):
         from rrg_bench.baselines.am_mrg.configuration import AMMRGConfig
 
         fp = super().fingerprint()
+        defaults = AMMRGParams.model_fields
+        for key in _RELEASE_PARAMS:
+            if fp["params"].get(key) == defaults[key].default:
+                fp["params"].pop(key)
         directory = self._resolved()
         c = AMMRGConfig.load(directory)
         fp["checkpoint_sha256"] = self._checkpoint_sha256

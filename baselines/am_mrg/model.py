@@ -1,6 +1,6 @@
 """Stage 2: the associative-memory generator (reference/models.md §2.3).
 
-``images -> vision encoder -> F (T tokens, averaged over a study's images)``;
+``images -> vision encoder (ARM-L, or a named substitute) -> F (T tokens, averaged over a study's images)``;
 ``Linear(D_v -> W) -> Q-Former with 14 queries -> Q_f``; ``V = V-Hopfield(Q_f)`` over the visual
 memory, ``R = R-Hopfield(Q_f)`` over the report memory; ``output_proj`` (768 -> D_v) on Q_f, V, R,
 then ``llama_proj`` (D_v -> d_LLM) on [F ; Q_f ; V ; R] and a LayerNorm: T + 3 x 14 visual tokens
@@ -17,10 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from rrg_bench.baselines.am_mrg.configuration import IMAGE_PLACEHOLDER, AMMRGConfig
+from rrg_bench.baselines.am_mrg.encoders import build_vision_encoder
 from rrg_bench.baselines.am_mrg.hopfield import HopfieldLayer
 from rrg_bench.baselines.common.collate import IGNORE_INDEX
 from rrg_bench.baselines.common.mllm import ImagePrefixLLM
-from rrg_bench.baselines.common.vision import build_hf_config, build_vision_encoder
+from rrg_bench.baselines.common.vision import build_hf_config
 
 
 class AMMRG(ImagePrefixLLM):

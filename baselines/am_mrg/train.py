@@ -6,7 +6,10 @@ run on the train reports, then mines the visual memory (Grad-CAM patches of trai
 builds the report memory from the train reports, copies the visual memory, and trains the
 generator; every saved model (``best/``, ``final/``, ``checkpoints/step-*/model``) is a complete
 generator checkpoint with its memories. The loop (schedules, accumulation, clipping, evaluation,
-early stopping, exact resume, ``loss_log.jsonl``) is ``baselines.common.trainloop``.
+early stopping, exact resume, ``loss_log.jsonl``) is ``baselines.common.trainloop``; under the
+``paper_*`` presets stage 2 starts from ARM-L (``MambaXrayCLIP-L.pth``) and the BLIP-2 Q-Former, trains
+on R2Gen-cleaned text, anneals per epoch and keeps the checkpoint with the best validation BLEU-4
+(``validation.py``), as the authors' AM_MRG.py does.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ from rrg_bench.baselines.am_mrg.memory import (
     save_memory,
 )
 from rrg_bench.baselines.am_mrg.presets import Stage1Recipe, Stage2Recipe, resolve_recipe
+from rrg_bench.baselines.am_mrg.validation import BleuSelection, generation_options, report_cleaner
 from rrg_bench.baselines.common.checkpoints import state_dict_sha256
 from rrg_bench.baselines.common.collate import pad_token_ids
 from rrg_bench.baselines.common.feature_cache import ArrayCache, fill_cache, images_sha256
@@ -128,6 +132,8 @@ def _train_stage1(request: TrainRequest, preset: str, recipe: Stage1Recipe) -> P
                                                                 n_images=len(train_items)),
                  eval_weight=lambda b: torch.tensor(b["labels"].shape[0]))
     chosen = session.fit(model, loaders, io, start_fields={"preset": preset, "stage": 1})
+    if recipe.checkpoint == "final":  # the authors mine with their fixed last (epoch-25) checkpoint
+        chosen = session.out / "final"
     if session.main:
         _mine_visual_memory(request, recipe, chosen, train_items, train_rows, labeler, session.accelerator.device)
     session.accelerator.wait_for_everyone()
@@ -199,11 +205,12 @@ class Collator:
         return batch
 
 
-def tokenize_reports(tokenizer: Any, studies: Sequence[Study], mode: str, max_tokens: int) -> list[Example]:
-    """report tokens + EOS, truncated to ``max_tokens`` (the authors' ``max_length``)."""
+def tokenize_reports(tokenizer: Any, studies: Sequence[Study], mode: str, max_tokens: int,
+                     clean: Callable[[str], str] = str) -> list[Example]:
+    """``clean(report)`` tokens + EOS, truncated to ``max_tokens`` (the authors' ``max_length``)."""
     out = []
     for s in studies:
-        ids = tokenizer(s.reference, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids = tokenizer(clean(s.reference), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         out.append(Example(s.study_id, study_images(s, mode), tuple(ids[:max_tokens])))
     return out
 
@@ -277,7 +284,8 @@ def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: li
         report_memory_sha256=file_sha256(memdir / f"{REPORT}.safetensors"),
         llm_dtype=recipe.llm_dtype, lora=recipe.lora, images=recipe.images,
         **report_lengths(request.dataset.name, recipe),
-        trained_on={"dataset": request.dataset.name, "split": request.train_split, "stage1": str(recipe.stage1)},
+        trained_on={"dataset": request.dataset.name, "split": request.train_split, "stage1": str(recipe.stage1),
+                    "report_text": recipe.report_text, "select_by": recipe.select_by},
     )
     torch.manual_seed(request.seed)
 
@@ -288,12 +296,9 @@ def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: li
 
     llm, tokenizer, llm_fields, bundle = recipe_llm(recipe, model="am_mrg", seed=request.seed,
                                                     tiny_tokenizer=tiny_tokenizer)
-    config, pretrained_vision = _stage2_vision(recipe, {**fields, **llm_fields})
+    config, vision_source = _stage2_vision(recipe, {**fields, **llm_fields})
     model = AMMRG(config, llm)
-    if pretrained_vision is not None:
-        model.vision_encoder.load_state_dict(pretrained_vision.state_dict())
-    if recipe.qformer_init:
-        _load_qformer(model, recipe.qformer_init)
+    _initialise(model, recipe, vision_source)
     apply_recipe_lora(model, recipe)
     model.set_tokenizer(tokenizer)
     model.set_memories(visual, report)
@@ -301,10 +306,21 @@ def _stage2_model(request: TrainRequest, recipe: Stage2Recipe, train_studies: li
 
 
 def _stage2_vision(recipe: Stage2Recipe, fields: dict[str, Any]) -> tuple[AMMRGConfig, Any]:
-    """(the stage-2 config, the pretrained vision encoder to copy weights from, or None for tiny)."""
-    if recipe.tiny:
-        from rrg_bench.baselines.am_mrg.tiny import tiny_qformer_config, tiny_vision_config
+    """(the stage-2 config, where the encoder's weights come from: a ``transformers`` model to copy, the
+    ARM weights to load, or None for a random tiny encoder)."""
+    from rrg_bench.baselines.am_mrg.tiny import tiny_qformer_config, tiny_vision_config
 
+    tiny = recipe.tiny or recipe.vision_model == "tiny"
+    if recipe.encoder == "arm":
+        from rrg_bench.baselines.am_mrg.encoders import arm_large_config, tiny_arm_config
+
+        vision = tiny_arm_config(recipe.tiny_image_size) if tiny else arm_large_config()
+        qformer = tiny_qformer_config(vision["hidden_size"]) if tiny else paper_qformer_config(1408)
+        # the authors' images go through a Swin-base processor: 224 px, ImageNet mean/std (ImageConfig's default)
+        image = ImageConfig(size=vision["image_size"])
+        return AMMRGConfig(vision_config=vision, qformer_config=qformer, image=image, **fields), \
+            (None if tiny else recipe.vision_model)
+    if tiny:
         vision = tiny_vision_config(recipe.tiny_image_size)
         return AMMRGConfig(vision_config=vision, qformer_config=tiny_qformer_config(vision["hidden_size"]),
                            image=ImageConfig(size=recipe.tiny_image_size), **fields), None
@@ -323,21 +339,20 @@ def _stage2_vision(recipe: Stage2Recipe, fields: dict[str, Any]) -> tuple[AMMRGC
     return config, pretrained
 
 
-def _load_qformer(model: Any, source: str) -> None:
-    """Initialise the Q-Former from a BLIP-2 checkpoint directory's ``qformer.*`` tensors."""
-    from safetensors import safe_open
+def _initialise(model: Any, recipe: Stage2Recipe, source: Any) -> None:
+    """Starting weights of the encoder (ARM file or a ``transformers`` model) and the Q-Former (BLIP-2),
+    recorded in the config's ``trained_on``."""
+    from rrg_bench.baselines.am_mrg.qformer import load_qformer_init
 
-    files = sorted(Path(source).expanduser().glob("*.safetensors"))
-    state = {}
-    for f in files:
-        with safe_open(str(f), framework="pt") as fh:
-            state.update({k[len("qformer."):]: fh.get_tensor(k) for k in fh.keys() if k.startswith("qformer.")})
-    if not state:
-        raise UsageError(f"am_mrg: qformer_init={source} holds no qformer.* tensors in *.safetensors files")
-    missing, unexpected = model.qformer.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("embeddings.") for k in missing):
-        raise UsageError(f"am_mrg: qformer_init={source} does not fit the Q-Former (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+    init: dict[str, Any] = {"vision": "random" if source is None else recipe.vision_model}
+    if isinstance(source, str):
+        from rrg_bench.baselines.am_mrg.encoders import load_arm_weights
+
+        init["vision"] = load_arm_weights(model.vision_encoder, source)
+    elif source is not None:
+        model.vision_encoder.load_state_dict(source.state_dict())
+    init["qformer"] = load_qformer_init(model.qformer, recipe.qformer_init) if recipe.qformer_init else "random"
+    model.config.trained_on["init"] = init
 
 
 def _feature_cache(model: Any, examples: list[Example], recipe: Stage2Recipe, cache_root: Path, accelerator: Any,
@@ -384,8 +399,9 @@ def _train_stage2(request: TrainRequest, preset: str, recipe: Stage2Recipe) -> P
         model.vision_frozen = True
     model.to(accelerator.device)
     max_tokens = model.config.max_report_tokens
-    train_examples = tokenize_reports(tokenizer, train_studies, recipe.images, max_tokens)
-    val_examples = tokenize_reports(tokenizer, session.splits.val, recipe.images, max_tokens)
+    clean = report_cleaner(request.dataset.name, recipe.report_text)
+    train_examples = tokenize_reports(tokenizer, train_studies, recipe.images, max_tokens, clean)
+    val_examples = tokenize_reports(tokenizer, session.splits.val, recipe.images, max_tokens, clean)
     cache_root = session.cache_root(recipe.feature_cache_dir)
     started = time.perf_counter()
     train_cache = _feature_cache(model, train_examples, recipe, cache_root, accelerator, request.train_split)
@@ -401,10 +417,12 @@ def _train_stage2(request: TrainRequest, preset: str, recipe: Stage2Recipe) -> P
         for name in (VISUAL, REPORT):
             copy_memory(memdir, directory / MEMORIES, name)
 
+    score = (BleuSelection(tokenizer, generation_options(model.config), accelerator)
+             if recipe.select_by == "val_bleu4" else None)
     io = ModelIO(compute_loss=forward_loss(("input_ids", "attention_mask", "image_features", "pixel_values",
                                             "image_counts")),
-                 write_model=write_model, info_name=TRAINING_INFO,
-                 training_info=lambda kind, state: session.info(kind, state, stage=2))
+                 write_model=write_model, info_name=TRAINING_INFO, score=score,
+                 training_info=lambda kind, state: session.info(kind, state, stage=2, best_val_bleu4=state.best_score))
     return session.fit(model, loaders, io, start_fields={"preset": preset, "stage": 2, "cache_seconds": cache_seconds})
 
 

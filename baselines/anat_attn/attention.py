@@ -34,6 +34,17 @@ class AnatomicalSpec:
     strength: float
     rows: str  # all | image | legacy_top_left
     grid: int
+    decode_bias: str = "every_step"  # every_step | prefill_only | none (generation)
+    train_bias: bool = True  # teacher-forced passes
+
+    def applies(self, phase: str, q_len: int, k_len: int) -> bool:
+        """Whether this forward pass gets the bias. ``phase`` is "generate" inside ``generate_reports``
+        (prefill: q_len == k_len; a KV-cached decoding step: q_len < k_len), else "teacher_forcing"."""
+        if phase == "generate":
+            if self.decode_bias == "none":
+                return False
+            return self.decode_bias == "every_step" or q_len == k_len
+        return self.train_bias
 
     @property
     def num_image_tokens(self) -> int:
@@ -109,15 +120,17 @@ def _with_anatomy(backend):
         attention_mask: torch.Tensor | None,
         anatomical_maps: torch.Tensor | None = None,
         anatomical_spec: AnatomicalSpec | None = None,
+        anatomical_phase: str = "teacher_forcing",
         **kwargs,
     ):
-        if anatomical_spec is not None and anatomical_spec.mode != "none" and anatomical_maps is not None:
+        q_len, k_len = query.shape[-2], key.shape[-2]
+        if (anatomical_spec is not None and anatomical_spec.mode != "none" and anatomical_maps is not None
+                and anatomical_spec.applies(anatomical_phase, q_len, k_len)):
             if attention_mask is None:  # the registered eager mask builder always materialises it
                 raise RuntimeError("anatomical attention needs a materialised float attention mask")
-            q_len, k_len = query.shape[-2], key.shape[-2]
-            bias = anatomical_bias(
-                anatomical_maps[:, module.layer_idx], anatomical_spec, q_len, k_len, attention_mask.dtype
-            )
+            # torch types module attributes as Tensor | Module; layer_idx is the attention layer's int
+            layer_maps = anatomical_maps[:, module.layer_idx]  # type: ignore[index]
+            bias = anatomical_bias(layer_maps, anatomical_spec, q_len, k_len, attention_mask.dtype)
             attention_mask = add_bias(attention_mask[:, :, :, :k_len], bias)
         return backend(module, query, key, value, attention_mask, **kwargs)
 

@@ -10,7 +10,7 @@ strength 1 on every query row, lung ∪ heart binary masks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from transformers import DINOv3ViTConfig, GPT2Config, PretrainedConfig
 
@@ -24,7 +24,13 @@ BIAS_ROWS = ("all", "image", "legacy_top_left")
 #: "lung_heart": binary lung ∪ heart mask (HEAD); "lung_logits": raw lung logits, not thresholded (6a9b81d era)
 MASK_SOURCES = ("lung_heart", "lung_logits")
 ATTENTION_BACKENDS = ("sdpa", "eager")
-IMAGE_RESAMPLES = ("bicubic", "lanczos", "bilinear")
+#: which generation forward passes get the bias: "every_step" (ours: prefill and every KV-cached decoding step);
+#: "prefill_only" (the authors' eager runtime of LAnA-Arxiv: a decoding step's mask is cut to one cell, a
+#: constant the softmax ignores, modifiedGPT2.py@5004a62:425-434); "none" (the authors' SDPA ablations: HF
+#: builds no mask to add to, so generation is unbiased, modifiedGPT2.py@5004a62:411)
+DECODE_BIASES = ("every_step", "prefill_only", "none")
+ImageResample = Literal["bicubic", "lanczos", "bilinear"]
+IMAGE_RESAMPLES: tuple[ImageResample, ...] = ("bicubic", "lanczos", "bilinear")
 
 
 def paper_vision_config() -> DINOv3ViTConfig:
@@ -53,9 +59,11 @@ class AnatAttnConfig(PretrainedConfig):
         bias_rows: str = "all",
         mask_source: str = "lung_heart",
         attention_backend: str = "sdpa",
+        decode_bias: str = "every_step",
+        train_bias: bool = True,
         image_mean: tuple[float, float, float] | list[float] = IMAGENET_MEAN,
         image_std: tuple[float, float, float] | list[float] = IMAGENET_STD,
-        image_resample: str = "bicubic",
+        image_resample: ImageResample = "bicubic",
         **kwargs: Any,
     ) -> None:
         if isinstance(vision_config, dict):
@@ -71,6 +79,10 @@ class AnatAttnConfig(PretrainedConfig):
         self.bias_rows = bias_rows
         self.mask_source = mask_source
         self.attention_backend = attention_backend
+        self.decode_bias = decode_bias
+        #: whether teacher-forced passes (training, validation loss) get the bias; the authors' trainers that
+        #: kept GPT-2's use_cache=True with SDPA built no mask there, so theirs did not (CARD.md, switches)
+        self.train_bias = bool(train_bias)
         self.image_mean = list(image_mean)
         self.image_std = list(image_std)
         self.image_resample = image_resample
@@ -122,6 +134,7 @@ class AnatAttnConfig(PretrainedConfig):
             ("bias_rows", self.bias_rows, BIAS_ROWS),
             ("mask_source", self.mask_source, MASK_SOURCES),
             ("attention_backend", self.attention_backend, ATTENTION_BACKENDS),
+            ("decode_bias", self.decode_bias, DECODE_BIASES),
             ("image_resample", self.image_resample, IMAGE_RESAMPLES),
         ):
             if value not in allowed:

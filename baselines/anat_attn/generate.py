@@ -1,5 +1,9 @@
 """The ``anat_attn`` generator: a LAnA checkpoint writing findings from each study's frontal image.
 
+Without ``checkpoint=`` it is the authors' released paper model (``weights=lana-arxiv``, fetched with
+``bench weights fetch lana-arxiv``), imported on first use into our format and cached; the record names the
+source files by sha256.
+
 Decoding defaults are the paper's (greedy, repetition penalty 1.2, 150 new tokens); beam search is a
 parameter. Every prompt is exactly the N image tokens, so batches need no padding and a study's
 report does not depend on which studies share its batch. Masks come from the segmenters bundled with
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -21,13 +25,18 @@ from rrg_bench.baselines.anat_attn.presets import MaskOptions
 from rrg_bench.baselines.common.generation import CheckpointGenerator, decode_rows
 from rrg_bench.errors import UsageError
 
+if TYPE_CHECKING:
+    from rrg_bench.baselines.anat_attn.masks import GridMaskProvider
+
 
 class AnatAttnParams(MaskOptions):
     """The checkpoint, its decoding (the paper's: greedy, repetition penalty 1.2, 150 new tokens) and
     where its masks come from (``MaskOptions``)."""
 
-    checkpoint: str = Field(description="anat_attn checkpoint: local directory or hub id (with revision)")
+    checkpoint: str = Field("", description="anat_attn checkpoint: local directory or hub id (with revision); "
+                                            "empty: the authors' released checkpoint named by `weights`")
     revision: str | None = Field(None, description="hub commit id (required for hub ids)")
+    weights: str = Field("lana-arxiv", description="registered weights entry imported when checkpoint is empty")
     max_new_tokens: int = Field(150, ge=1)
     num_beams: int = Field(1, ge=1)
     repetition_penalty: float = Field(1.2, gt=0)
@@ -43,29 +52,48 @@ class AnatAttnGenerator(CheckpointGenerator):
     version = "1"
     needs_images = True
     Params = AnatAttnParams
+    params: AnatAttnParams
     checkpoint_model = "anat_attn"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._provider = None
+        self._provider: GridMaskProvider | None = None
+        self._source: dict[str, Any] | None = None
+
+    def _resolved(self) -> Path:
+        """``checkpoint`` as given, else the authors' weights imported into the cache (once per file)."""
+        if self.params.checkpoint:
+            return super()._resolved()
+        if self._checkpoint_dir is None:
+            from rrg_bench.baselines.anat_attn.importer import import_cached
+            from rrg_bench.errors import WeightsUnavailable
+
+            try:
+                self._checkpoint_dir, self._source = import_cached(self.params.weights)
+            except WeightsUnavailable as exc:
+                raise WeightsUnavailable(f"anat_attn without checkpoint= uses the authors' released model: {exc}"
+                                         ) from None
+        return super()._resolved()
 
     def setup(self, ctx: GeneratorContext) -> None:
         from rrg_bench.baselines.anat_attn.loading import load_model
-        from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, mask_kind, mask_source_for
+        from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, mask_source_for
         from rrg_bench.baselines.common.dtype import torch_dtype
 
         p = self.params
         directory = self._resolved()
         self._device = ctx.device
         model, self._tokenizer = load_model(directory, dtype=torch_dtype(p.dtype))
-        self._model = model.to(ctx.device).eval()
+        # transformers decorates ``to`` with functools.wraps(nn.Module.to); typeshed then types the
+        # bound call as the unbound one (first argument ``self``)
+        self._model = model.to(ctx.device).eval()  # type: ignore[arg-type]
         if model.needs_masks:
-            if mask_kind(p.masks) == "none":
+            source = mask_source_for(p, mask_source=model.config.mask_source, bundled_dir=directory, device=ctx.device)
+            if source is None:  # masks=none
                 raise UsageError(
                     f"checkpoint {p.checkpoint} uses anatomical attention "
                     f"(attention_mode={model.config.attention_mode}); masks=none is not possible"
                 )
-            source = mask_source_for(p, mask_source=model.config.mask_source, bundled_dir=directory, device=ctx.device)
             cache_dir = Path(ctx.cache_dir) / "anat_attn" / "masks" if ctx.cache_dir else None
             self._provider = GridMaskProvider(source, model.config.grid_size, cache_dir=cache_dir)
 
@@ -106,7 +134,8 @@ class AnatAttnGenerator(CheckpointGenerator):
             return None
         kind = "segmenter" if p.masks == "auto" else p.masks
         if kind == "files":
-            return {"kind": kind, "mask_dir": str(Path(p.mask_dir).expanduser().resolve()), "image_root": p.mask_image_root}
+            return {"kind": kind, "mask_dir": str(Path(p.mask_dir).expanduser().resolve()),
+                    "image_root": p.mask_image_root}
         if kind == "chexmask":
             csv = Path(p.chexmask_csv).expanduser()
             if not csv.is_file():
@@ -127,6 +156,8 @@ class AnatAttnGenerator(CheckpointGenerator):
         fp = super().fingerprint()
         directory = self._resolved()
         fp["checkpoint_sha256"] = self._checkpoint_sha256
+        if self._source is not None:
+            fp["source"] = self._source
         c = AnatAttnConfig.from_pretrained(directory)
         p = self.params
         fp["mechanism"] = {
@@ -135,6 +166,7 @@ class AnatAttnGenerator(CheckpointGenerator):
             "bias_rows": c.bias_rows,
             "mask_source": c.mask_source,
             "image_size": c.image_size,
+            "decode_bias": c.decode_bias,
         }
         fp["decoding"] = {
             "strategy": "greedy" if p.num_beams == 1 else "beam",

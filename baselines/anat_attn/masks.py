@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -238,8 +238,10 @@ class SegmenterMasks(MaskSource):
         lung_logits = self.lung(pixels)
         if self.mask_source == "lung_logits":
             maps = lung_logits[:, self.lung.config.target_class]
-        else:
+        elif self.heart is not None:  # always, for lung_heart (``__init__`` refuses it without a heart)
             maps = torch.maximum(self.lung.binary_mask(lung_logits), self.heart.binary_mask(self.heart(pixels)))
+        else:
+            raise UsageError(f"mask_source={self.mask_source} needs a heart segmenter (heart_segmenter=...)")
         return [m.float().cpu() for m in maps]
 
     def fingerprint(self) -> dict[str, Any]:
@@ -327,7 +329,7 @@ class GridMaskProvider:
                 grid = masks_to_grid(raw[None], self.grid)[0].contiguous()
                 self._store(keys[i], grid)
                 found[i] = grid
-        return torch.stack(found)
+        return torch.stack(cast(list[torch.Tensor], found))  # every missing row was filled above
 
 
 def build_mask_source(

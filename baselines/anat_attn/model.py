@@ -12,7 +12,7 @@ arguments, and ``GPT2Model`` forwards those while ``GPT2LMHeadModel`` drops them
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -41,11 +41,13 @@ def interpolate_positions(weight: torch.Tensor, new_length: int) -> torch.Tensor
     return out[0].t().contiguous().to(weight.dtype)
 
 
-class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
+# transformers' own bases disagree on ``generation_config``'s type and declare ``_tied_weights_keys = None``;
+# this is the documented way to write a generating model
+class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ignore[misc]
     config_class = AnatAttnConfig
     base_model_prefix = "anat_attn"
     main_input_name = "input_ids"
-    _tied_weights_keys = ["lm_head.weight"]
+    _tied_weights_keys = ["lm_head.weight"]  # type: ignore[assignment]
     _no_split_modules = ["GPT2Block", "DINOv3ViTLayer"]
     _supports_sdpa = True
 
@@ -90,7 +92,8 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
     @property
     def anatomical_spec(self) -> AnatomicalSpec:
         c = self.config
-        return AnatomicalSpec(mode=c.attention_mode, strength=c.attention_strength, rows=c.bias_rows, grid=c.grid_size)
+        return AnatomicalSpec(mode=c.attention_mode, strength=c.attention_strength, rows=c.bias_rows, grid=c.grid_size,
+                              decode_bias=c.decode_bias, train_bias=c.train_bias)
 
     @property
     def needs_masks(self) -> bool:
@@ -137,11 +140,12 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
         position_ids: torch.LongTensor | None = None,
         cache_position: torch.LongTensor | None = None,
         use_cache: bool | None = None,
-        labels: torch.LongTensor | None = None,
+        labels: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
         image_features: torch.Tensor | None = None,
         grid_masks: torch.Tensor | None = None,
         anatomical_maps: torch.Tensor | None = None,
+        anatomical_phase: str = "teacher_forcing",
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -151,7 +155,8 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
         """Two uses. Teacher forcing: ``pixel_values`` or ``image_features`` (+ ``input_ids``,
         ``attention_mask``, ``labels`` for the report tokens only) builds ``[prefix ; text]``.
         Decoding steps from ``generate``: ``inputs_embeds`` / ``input_ids`` with the KV cache.
-        Anatomy: ``grid_masks`` (B, G, G) or precomputed ``anatomical_maps`` (B, L, G, G)."""
+        Anatomy: ``grid_masks`` (B, G, G) or precomputed ``anatomical_maps`` (B, L, G, G); ``anatomical_phase``
+        ("generate" from ``generate_reports``) lets the config's ``decode_bias`` / ``train_bias`` decide."""
         if pixel_values is not None or image_features is not None:
             prefix = self.image_prefix(pixel_values, image_features)
             b, n, _ = prefix.shape
@@ -165,11 +170,13 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
             else:
                 attention_mask = image_ones
             if labels is not None:
-                labels = torch.cat([torch.full((b, n), IGNORE_INDEX, dtype=labels.dtype, device=labels.device), labels], 1)
+                ignored = torch.full((b, n), IGNORE_INDEX, dtype=labels.dtype, device=labels.device)
+                labels = torch.cat([ignored, labels], 1)
             input_ids = None
         if inputs_embeds is not None and inputs_embeds.shape[1] > self.config.text_config.n_positions:
             raise ValueError(
-                f"sequence of {inputs_embeds.shape[1]} tokens exceeds the {self.config.text_config.n_positions} positions"
+                f"sequence of {inputs_embeds.shape[1]} tokens exceeds the "
+                f"{self.config.text_config.n_positions} positions"
             )
         if anatomical_maps is None and grid_masks is not None and self.needs_masks:
             anatomical_maps = self.layer_maps(grid_masks)
@@ -178,7 +185,8 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
                 f"this model uses anatomical attention (attention_mode={self.config.attention_mode!r}); "
                 "pass grid_masks or anatomical_maps"
             )
-        extra = {"anatomical_maps": anatomical_maps, "anatomical_spec": self.anatomical_spec} if self.needs_masks else {}
+        extra = ({"anatomical_maps": anatomical_maps, "anatomical_spec": self.anatomical_spec,
+                  "anatomical_phase": anatomical_phase} if self.needs_masks else {})
         outputs = self.decoder(
             input_ids=input_ids,
             past_key_values=past_key_values,
@@ -203,7 +211,7 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
                 ignore_index=IGNORE_INDEX,
             )
         return CausalLMOutputWithPast(
-            loss=loss,
+            loss=loss,  # type: ignore[arg-type]  # transformers annotates FloatTensor; torch returns Tensor
             logits=logits,
             past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,
@@ -232,6 +240,7 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
             if grid_masks is None:
                 raise ValueError(f"attention_mode={self.config.attention_mode!r} needs grid_masks")
             kwargs["anatomical_maps"] = self.layer_maps(grid_masks.to(prefix.device))
+            kwargs["anatomical_phase"] = "generate"
         eos = self.config.eos_token_id
         pad = self.config.pad_token_id if self.config.pad_token_id is not None else eos
         options: dict[str, Any] = dict(
@@ -244,12 +253,13 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):
             use_cache=True,
         )
         options.update(generate_kwargs)
-        return self.generate(
+        ids = self.generate(
             inputs_embeds=prefix,
             attention_mask=torch.ones(b, n, dtype=torch.long, device=prefix.device),
             **kwargs,
             **options,
         )
+        return cast(torch.LongTensor, ids)  # the ids themselves: nothing here asks for a dict output
 
     # ---- construction from pretrained parts ----
     @classmethod

@@ -85,7 +85,8 @@ def build_tiny_model(
         vision, lm, image_size=image_size, text_positions=text_positions, **config_kwargs
     )
     model.config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if model.generation_config is not None:  # always, for a model that can generate
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
 
 

@@ -33,7 +33,7 @@ from rrg_bench.baselines.anat_attn.loading import bundled_segmenters, load_model
 from rrg_bench.baselines.anat_attn.masks import GridMaskProvider, SegmenterMasks, mask_source_for
 from rrg_bench.baselines.anat_attn.presets import TrainRecipe, resolve_recipe
 from rrg_bench.baselines.common.collate import IGNORE_INDEX, pad_token_ids
-from rrg_bench.baselines.common.images import pixel_values
+from rrg_bench.baselines.common.images import pixel_values, select_image
 from rrg_bench.baselines.common.session import TrainingSession
 from rrg_bench.baselines.common.trainloop import ModelIO
 from rrg_bench.errors import UsageError
@@ -51,13 +51,15 @@ class Example:
     token_ids: tuple[int, ...]
 
 
-def tokenize_reports(tokenizer: Any, studies: Sequence[Study], max_text_tokens: int) -> list[Example]:
-    """report tokens + EOS, truncated to the text positions (a truncated report keeps no EOS)."""
-    eos = tokenizer.eos_token_id
+def tokenize_reports(tokenizer: Any, studies: Sequence[Study], max_text_tokens: int, *, eos: bool = True
+                     ) -> list[Example]:
+    """report tokens (+ EOS unless ``eos=False``, the authors' targets), truncated to the text positions
+    (a truncated report keeps no EOS)."""
+    end = [tokenizer.eos_token_id] if eos else []
     out = []
     for study in studies:
-        ids = tokenizer(study.reference, add_special_tokens=False)["input_ids"] + [eos]
-        out.append(Example(study.study_id, Path(study.frontal_image), tuple(ids[:max_text_tokens])))
+        ids = tokenizer(study.reference, add_special_tokens=False)["input_ids"] + end
+        out.append(Example(study.study_id, select_image(study, "frontal"), tuple(ids[:max_text_tokens])))
     return out
 
 
@@ -106,11 +108,13 @@ def _initial_model(recipe: TrainRecipe, train_studies: Sequence[Study], resume_f
     from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
     from rrg_bench.baselines.anat_attn.tiny import build_tiny_model, build_tiny_segmenters, train_tokenizer
 
-    mechanism = dict(
+    mechanism: dict[str, Any] = dict(
         attention_mode=recipe.attention_mode,
         attention_strength=recipe.attention_strength,
         bias_rows=recipe.bias_rows,
         mask_source=recipe.mask_source,
+        decode_bias=recipe.decode_bias,
+        train_bias=recipe.train_bias,
     )
     if resume_from is not None:
         model, tokenizer = load_model(resume_from / "model")
@@ -127,15 +131,11 @@ def _initial_model(recipe: TrainRecipe, train_studies: Sequence[Study], resume_f
         return model, tokenizer, None, build_tiny_segmenters() if recipe.masks in ("auto", "segmenter") else None
     from transformers import GPT2TokenizerFast
 
-    model = AnatAttnForReportGeneration.from_components(
-        recipe.vision_model,
-        recipe.decoder_model,
-        vision_revision=recipe.vision_revision,
-        decoder_revision=recipe.decoder_revision,
-        image_size=recipe.image_size,
-        **mechanism,
-    )
-    tokenizer = GPT2TokenizerFast.from_pretrained(recipe.decoder_model, revision=recipe.decoder_revision)
+    vision = backbone_dir(recipe.vision_model, recipe.vision_revision, "image encoder")
+    decoder = backbone_dir(recipe.decoder_model, recipe.decoder_revision, "text decoder")
+    model = AnatAttnForReportGeneration.from_components(str(vision), str(decoder), image_size=recipe.image_size,
+                                                        **mechanism)
+    tokenizer = GPT2TokenizerFast.from_pretrained(decoder)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # labels come from the attention mask, so EOS is still trained
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -163,10 +163,9 @@ def _mask_provider(recipe: TrainRecipe, model: Any, bundled: Path | None, out: P
     return GridMaskProvider(source, model.config.grid_size, cache_dir=out / "mask_cache")
 
 
-def _feature_cache(session: TrainingSession, model: Any, provider: GridMaskProvider | None, examples: list[Example],
-                   name: str) -> FeatureCache | None:
+def _feature_cache(session: TrainingSession, recipe: TrainRecipe, model: Any, provider: GridMaskProvider | None,
+                   examples: list[Example], name: str) -> FeatureCache | None:
     """Frozen-encoder features (and grid masks) of ``examples``, computed once and memory-mapped."""
-    recipe = session.recipe
     if not recipe.feature_cache or not examples:
         return None
     accelerator = session.accelerator
@@ -182,8 +181,8 @@ def _feature_cache(session: TrainingSession, model: Any, provider: GridMaskProvi
 
 # ------------------------------------------------------------------ the run
 def train(request: TrainRequest) -> Path:
-    """Train per preset + overrides; returns the checkpoint directory to evaluate (best by validation
-    loss when a validation split was used, else the final weights)."""
+    """Train per preset + overrides; returns the checkpoint directory to evaluate: ``final/`` when the
+    recipe says so (``paper*``), else best by validation loss when a validation split was used."""
     preset_name, recipe = resolve_recipe(request.preset, request.overrides)
     session = TrainingSession.open(request, preset_name, recipe, model="anat_attn", images="frontal")
     resume_from = session.prepare()
@@ -198,11 +197,11 @@ def train(request: TrainRequest) -> Path:
     carried = provider.source if provider is not None and isinstance(provider.source, SegmenterMasks) else None
 
     max_text = min(model.config.max_text_tokens, recipe.max_text_tokens or model.config.max_text_tokens)
-    train_examples = tokenize_reports(tokenizer, session.splits.train, max_text)
-    val_examples = tokenize_reports(tokenizer, session.splits.val, max_text)
+    train_examples = tokenize_reports(tokenizer, session.splits.train, max_text, eos=recipe.train_eos)
+    val_examples = tokenize_reports(tokenizer, session.splits.val, max_text, eos=recipe.train_eos)
     started = time.perf_counter()
-    train_cache = _feature_cache(session, model, provider, train_examples, request.train_split)
-    val_cache = _feature_cache(session, model, provider, val_examples, request.val_split or "val")
+    train_cache = _feature_cache(session, recipe, model, provider, train_examples, request.train_split)
+    val_cache = _feature_cache(session, recipe, model, provider, val_examples, request.val_split or "val")
     cache_seconds = time.perf_counter() - started
 
     collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
@@ -217,7 +216,27 @@ def train(request: TrainRequest) -> Path:
                  write_model=write_model, info_name=TRAINING_INFO,
                  training_info=lambda kind, state: session.info(
                      kind, state, masks=provider.fingerprint() if provider is not None else None))
-    return session.fit(model, loaders, io, start_fields={"preset": preset_name, "cache_seconds": cache_seconds})
+    trained = session.fit(model, loaders, io, start_fields={"preset": preset_name, "cache_seconds": cache_seconds})
+    # the authors' ablations tested the weights in memory at the end of training, not a selected checkpoint
+    return session.out / "final" if recipe.evaluate_checkpoint == "final" else trained
+
+
+def backbone_dir(ref: str, revision: str | None, role: str) -> Path:
+    """A starting model as a local directory, never a transformers download inside ``from_pretrained``:
+    a directory as is; the paper's backbones through ``rrg_bench.weights`` (``bench weights fetch``); any
+    other hub id through the local HF cache or a pinned download. Missing weights are a
+    ``WeightsUnavailable`` naming what to fetch and where to put it."""
+    from rrg_bench import weights
+    from rrg_bench.baselines.anat_attn.weights import BACKBONES
+
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return path
+    if ref in BACKBONES and revision is None:
+        return weights.resolve(BACKBONES[ref])
+    return weights.hub_snapshot(ref, revision, local_files_only=False, who=f"anat_attn {role}",
+                                fix=f"Download it where the Hub is reachable and pass its local directory "
+                                    f"(--set {'vision' if role == 'image encoder' else 'decoder'}_model=DIR).")
 
 
 def _model_inputs(batch: dict[str, Any], model: Any, provider: GridMaskProvider | None) -> dict[str, Any]:

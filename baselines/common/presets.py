@@ -33,7 +33,8 @@ class LoopRecipe(BaseModel):
     weight_decay: float = 0.01
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
-    schedule: Literal["constant", "cosine"] = "cosine"
+    #: "cosine_epoch": cosine annealing stepped once per epoch to ``min_lr`` (a field of the models that use it)
+    schedule: Literal["constant", "cosine", "cosine_epoch"] = "cosine"
     warmup_ratio: float = 0.0
     batch_size: int = 2
     grad_accum: int = 1

@@ -4,8 +4,9 @@ A model module supplies its data loaders, its optimizer, a loss function and a w
 loadable model directory; this module owns everything else that must behave the same for every
 model: the run directory (``recipe.json`` that a resume must match, ``loss_log.jsonl``,
 ``checkpoints/step-XXXXXXXX/`` with model + accelerate state + trainer state, ``best/``,
-``final/``), AdamW/Adam, constant or cosine schedules with warm-up, gradient accumulation,
-clipping, evaluation with early stopping, and exact resume.
+``final/``), AdamW/Adam, constant or cosine schedules with warm-up (or a cosine that steps once per
+epoch to a floor, ``cosine_epoch``), gradient accumulation, clipping, evaluation with early stopping
+(``best/`` by validation loss, or by a model's own score such as validation BLEU-4), and exact resume.
 
 Resume is exact: batches come from a per-epoch permutation seeded by (seed, epoch), dropout is
 re-seeded from (seed, epoch, batch, rank) before every micro-batch, and optimizer / scheduler /
@@ -83,6 +84,18 @@ class TrainerState:
     last_eval_step: int | None = None
     stopped_early: bool = False
     finished: bool = False
+    #: only when the model selects by its own score (``ModelIO.score``); absent from other runs' files
+    best_score: float | None = None
+    best_score_step: int | None = None
+
+
+_SCORE_FIELDS = ("best_score", "best_score_step")
+
+
+def state_record(state: TrainerState) -> dict[str, Any]:
+    """``trainer_state.json``: the score fields only when a score selected the model."""
+    record = asdict(state)
+    return {k: v for k, v in record.items() if k not in _SCORE_FIELDS or v is not None}
 
 
 def list_checkpoints(out: Path) -> list[Path]:
@@ -140,10 +153,27 @@ def make_optimizer(settings: LoopSettings, params: Any) -> torch.optim.Optimizer
                betas=(settings.adam_beta1, settings.adam_beta2))
 
 
-def make_scheduler(settings: LoopSettings, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+def epoch_cosine_factor(epoch: int, epochs: int, floor_ratio: float) -> float:
+    """``CosineAnnealingLR(T_max=epochs, eta_min)`` stepped once per epoch, as a factor of the base
+    rate: ``r + (1 - r)(1 + cos(π·epoch/epochs))/2`` with ``r = eta_min / lr`` (epoch counted from 0)."""
+    e = min(epoch, epochs)
+    return floor_ratio + (1 - floor_ratio) * (1 + math.cos(math.pi * e / max(epochs, 1))) / 2
+
+
+def make_scheduler(settings: LoopSettings, optimizer: torch.optim.Optimizer, total_steps: int,
+                   steps_per_epoch: int | None = None) -> Any:
     from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
     warmup = int(round(settings.warmup_ratio * total_steps))
+    if settings.schedule == "cosine_epoch":
+        per_epoch = max(steps_per_epoch or total_steps, 1)
+        floor_ratio = float(getattr(settings, "min_lr", 0.0)) / settings.lr
+
+        def factor(step: int) -> float:
+            ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
+            return ramp * epoch_cosine_factor(step // per_epoch, settings.epochs, floor_ratio)
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     if settings.schedule == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
     return get_constant_schedule_with_warmup(optimizer, warmup)
@@ -196,6 +226,9 @@ class ModelIO:
     training_info: Callable[[str, TrainerState], dict[str, Any]]
     info_name: str
     eval_weight: Callable[[dict[str, Any]], torch.Tensor] = _token_weight
+    #: ``score(unwrapped, val_loader)`` -> a validation score, higher is better (same on every rank);
+    #: when given, ``best/`` and early stopping follow it instead of the validation loss
+    score: Callable[[Any, Any], float] | None = None
 
 
 class _Loop:
@@ -211,11 +244,11 @@ class _Loop:
         per_process_cap = math.ceil(cap / accelerator.num_processes) if cap else None
         n = len(self.train_loader)
         self.batches_per_epoch = min(n, per_process_cap) if per_process_cap else n
-        steps_per_epoch = math.ceil(self.batches_per_epoch / settings.grad_accum)
-        self.total_steps = steps_per_epoch * settings.epochs
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / settings.grad_accum)
+        self.total_steps = self.steps_per_epoch * settings.epochs
         if settings.max_steps is not None:
             self.total_steps = min(self.total_steps, settings.max_steps)
-        self.scheduler = make_scheduler(settings, self.optimizer, self.total_steps)
+        self.scheduler = make_scheduler(settings, self.optimizer, self.total_steps, self.steps_per_epoch)
         accelerator.register_for_checkpointing(self.scheduler)
         self.state = TrainerState()
         self.log = LossLog(out / "loss_log.jsonl", self.main)
@@ -245,6 +278,15 @@ class _Loop:
         self.model.train()
         return float(total[0] / total[1].clamp_min(1))
 
+    def mid_epoch_eval_due(self) -> bool:
+        """``evals_per_epoch`` > 1 (a recipe field some models have): evaluate after each of that many
+        equal parts of an epoch (the last part's evaluation is the end-of-epoch one)."""
+        parts = int(getattr(self.settings, "evals_per_epoch", 1) or 1)
+        if parts <= 1 or self.settings.eval_every_steps:
+            return False
+        in_epoch = self.state.step - self.state.epoch * self.steps_per_epoch
+        return in_epoch in {round(k * self.steps_per_epoch / parts) for k in range(1, parts)}
+
     def save_model(self, directory: Path, kind: str) -> None:
         info = self.io.training_info(kind, self.state)
         save_model_dir(directory, lambda tmp: self.io.write_model(self.unwrapped, tmp), info, self.io.info_name)
@@ -260,7 +302,7 @@ class _Loop:
         accelerator.save_state(str(tmp / "accelerate"))
         if main:
             self.save_model(tmp / "model", "checkpoint")
-            (tmp / "trainer_state.json").write_text(json.dumps(asdict(self.state), indent=1))
+            (tmp / "trainer_state.json").write_text(json.dumps(state_record(self.state), indent=1))
             if final.exists():
                 shutil.rmtree(final)
             tmp.replace(final)
@@ -272,8 +314,19 @@ class _Loop:
         if val_loss is None:
             return
         state, settings = self.state, self.settings
+        score = self.io.score(self.unwrapped, self.val_loader) if self.io.score is not None else None
+        if score is not None:
+            improved = state.best_score is None or score > state.best_score + settings.min_delta
+        else:
+            improved = state.best_val_loss is None or val_loss < state.best_val_loss - settings.min_delta
         if state.best_val_loss is None or val_loss < state.best_val_loss - settings.min_delta:
-            state.best_val_loss, state.best_step, state.bad_evals = val_loss, state.step, 0
+            state.best_val_loss = val_loss
+            if score is None:
+                state.best_step = state.step
+        if improved:
+            state.bad_evals = 0
+            if score is not None:
+                state.best_score, state.best_score_step, state.best_step = score, state.step, state.step
             if self.main:
                 self.save_model(self.out / "best", "best")
         else:
@@ -281,7 +334,8 @@ class _Loop:
             if settings.patience is not None and state.bad_evals >= settings.patience:
                 state.stopped_early = True
         state.last_eval_step = state.step
-        self.log.write(event="eval", step=state.step, val_loss=val_loss, best_val_loss=state.best_val_loss)
+        scored = {"val_score": score, "best_score": state.best_score} if score is not None else {}
+        self.log.write(event="eval", step=state.step, val_loss=val_loss, best_val_loss=state.best_val_loss, **scored)
 
     def optimizer_step(self, micro_losses: list[torch.Tensor], epoch: int, index: int) -> float:
         """Clip, step, schedule; one log line; returns the step's loss (mean over micro-batches and ranks)."""
@@ -300,7 +354,7 @@ class _Loop:
     def after_step(self) -> bool:
         """Step-based evaluation and checkpoints; True when the run has reached its end."""
         settings, state = self.settings, self.state
-        if settings.eval_every_steps and state.step % settings.eval_every_steps == 0:
+        if (settings.eval_every_steps and state.step % settings.eval_every_steps == 0) or self.mid_epoch_eval_due():
             self.after_eval(self.evaluate())
         at_end = state.step >= self.total_steps or state.stopped_early
         if settings.save_every_steps and state.step % settings.save_every_steps == 0 and not at_end:

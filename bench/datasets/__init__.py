@@ -28,6 +28,8 @@ DATASETS: dict[str, Builtin] = {
     "mimic_cxr/official": Builtin("rrg_bench.datasets.mimic_cxr.official:MimicCxrOfficial",
                                   _card("mimic_cxr/official"),
                                   "MIMIC-CXR 2.0.0 official split, findings, frontal (prepared locally)"),
+    "mimic_cxr/r2gen": Builtin("rrg_bench.datasets.mimic_cxr.r2gen:MimicCxrR2Gen", _card("mimic_cxr/r2gen"),
+                               "MIMIC-CXR as R2Gen: one entry per image, R2Gen-cleaned findings (prepared locally)"),
     "mimic_cxr/rexrank": Builtin("rrg_bench.datasets.mimic_cxr.rexrank:MimicCxrRexrank", _card("mimic_cxr/rexrank"),
                                  "ReXrank's 2,347 MIMIC-CXR test studies (prepared locally)"),
     "mimic_cxr/rexrank/findings": Builtin("rrg_bench.datasets.mimic_cxr.rexrank:MimicCxrRexrankFindings",
@@ -40,6 +42,8 @@ DATASETS: dict[str, Builtin] = {
 PREPARERS: dict[str, Builtin] = {
     "mimic_cxr/official": Builtin("rrg_bench.datasets.mimic_cxr.prepare:MimicCxrOfficialPreparer",
                                   _card("mimic_cxr/official"), "from PhysioNet MIMIC-CXR(-JPG) 2.0.0"),
+    "mimic_cxr/r2gen": Builtin("rrg_bench.datasets.mimic_cxr.r2gen:MimicCxrR2GenPreparer", _card("mimic_cxr/r2gen"),
+                               "from PhysioNet MIMIC-CXR(-JPG) 2.0.0 (+ R2Gen's annotation.json)"),
     "mimic_cxr/rexrank": Builtin("rrg_bench.datasets.mimic_cxr.rexrank:MimicCxrRexrankPreparer",
                                  _card("mimic_cxr/rexrank"), "from PhysioNet MIMIC-CXR(-JPG) 2.0.0"),
     "chexpert_plus/rexrank": Builtin("rrg_bench.datasets.chexpert_plus.rexrank:CheXpertPlusRexrankPreparer",

@@ -14,8 +14,8 @@ from rrg_bench.baselines.am_mrg.configuration import (
     AMMRGConfig,
     ImageConfig,
     paper_qformer_config,
-    paper_vision_config,
     vision_token_count,
+    vit_large_config,
 )
 from rrg_bench.baselines.am_mrg.gradcam import grad_cam, select_patches
 from rrg_bench.baselines.am_mrg.hopfield import HopfieldLayer
@@ -135,10 +135,10 @@ def test_grad_cam_from_hooks_equals_direct_autograd_on_the_final_norm():
 
 
 # ---------------------------------------------------------------- stage-2 layout
-def test_prefix_has_197_plus_3x14_positions_at_paper_size():
+def test_prefix_has_197_plus_3x14_positions_with_the_vit_substitute():
     from transformers import Blip2QFormerModel, Qwen2Config, Qwen2ForCausalLM
 
-    config = AMMRGConfig(vision_config=paper_vision_config(), qformer_config=paper_qformer_config(1408))
+    config = AMMRGConfig(vision_config=vit_large_config(), qformer_config=paper_qformer_config(1408))
     assert config.num_vision_tokens() == 197 and config.prefix_length() == 197 + 3 * 14 == 239
     assert config.hopfield.num_heads == 6 and config.hopfield.beta == 4.0
     with torch.device("meta"):  # no weights: the real classes at paper size, shapes only
@@ -233,7 +233,10 @@ def test_recipes_need_a_stage_and_check_their_options():
         resolve_recipe(None, None, {}, "iu_xray/r2gen")
     name, recipe = resolve_recipe(2, None, {"lora": "true", "lora_targets": "q_proj,k_proj"}, "iu_xray/r2gen")
     assert name == "paper_iu" and recipe.llm == "Qwen/Qwen1.5-0.5B-Chat" and recipe.lora_targets == ["q_proj", "k_proj"]
-    assert resolve_recipe(2, None, {}, "mimic_cxr/official")[1].llm == "meta-llama/Llama-2-7b-chat-hf"
+    assert resolve_recipe(2, None, {}, "mimic_cxr/r2gen")[1].llm == "meta-llama/Llama-2-7b-chat-hf"
+    with pytest.raises(UsageError, match="--dataset mimic_cxr/r2gen"):  # the paper recipe is R2Gen's MIMIC split
+        resolve_recipe(2, None, {}, "mimic_cxr/official")
+    assert resolve_recipe(2, "vit_mimic", {}, "mimic_cxr/official")[1].llm == "meta-llama/Llama-2-7b-chat-hf"
     assert resolve_recipe(1, None, {}, "mimic_cxr/official")[1].cam_top_k == 6
     with pytest.raises(UsageError, match="Did you mean"):
         resolve_recipe(1, "paper", {"cam_treshold": "0.5"}, "iu_xray/r2gen")

@@ -148,3 +148,35 @@ def test_bench_run_writes_a_full_record_and_two_processes_give_the_same_predicti
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert next((tmp_path / "multi").rglob("predictions.jsonl")).read_bytes() == single
     assert json.loads(next((tmp_path / "multi").rglob("results.json")).read_text())["run"]["world_size"] == 2
+
+
+def test_tiny_paper_trains_arm_with_the_authors_schedule_selection_and_text(dataset, stage1, tmp_path):
+    """The paper preset's switches end to end on tiny models: ARM encoder, BLIP-2 Q-Former from a LAVIS
+    file, per-epoch cosine to min_lr, validation by generation every half epoch, ``best/`` by BLEU-4."""
+    import torch
+    from transformers import Blip2QFormerModel
+
+    from helpers.am_mrg_blip2 import lavis_qformer_state
+    from rrg_bench.baselines.am_mrg.tiny import tiny_qformer_config
+    from rrg_bench.baselines.common.trainloop import epoch_cosine_factor
+    from rrg_bench.baselines.common.vision import build_hf_config
+
+    blip2 = tmp_path / "blip2_pretrained_flant5xxl.pth"
+    torch.save({"model": lavis_qformer_state(Blip2QFormerModel(build_hf_config(tiny_qformer_config(32))))}, blip2)
+    out = tmp_path / "paper"
+    checkpoint = train(TrainRequest(dataset=dataset, output_dir=out, preset="tiny_paper", stage=2, limit=N_TRAIN,
+                                    progress=False, overrides={"stage1": str(stage1[0]), "epochs": "2",
+                                                               "val_limit": "4", "qformer_init": str(blip2)}))
+    log = [json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()]
+    evals = [r for r in log if r["event"] == "eval"]
+    per_epoch = N_TRAIN // 8
+    assert [r["step"] for r in evals] == [per_epoch // 2, per_epoch, 3 * per_epoch // 2, 2 * per_epoch]
+    best = max(evals, key=lambda r: r["val_score"])
+    info = json.loads((checkpoint / "am_mrg_training.json").read_text())
+    assert checkpoint == out / "best" and info["step"] == best["step"] and info["best_val_bleu4"] == best["val_score"]
+    lrs = [r["lr"] for r in log if r["event"] == "step"]
+    epochs_after_step = [(s + 1) // per_epoch for s in range(2 * per_epoch)]
+    assert lrs == pytest.approx([5e-3 * epoch_cosine_factor(e, 2, 1e-4 / 5e-3) for e in epochs_after_step])
+    config = AMMRGConfig.load(checkpoint)
+    assert config.vision_config["model_type"] == "arm" and config.trained_on["report_text"] == "r2gen_clean"
+    assert config.trained_on["init"]["qformer"]["layout"] == "lavis" and config.trained_on["select_by"] == "val_bleu4"

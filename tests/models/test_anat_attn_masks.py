@@ -49,9 +49,10 @@ def test_rle_decoding_is_one_based_and_row_major():
 
 def test_chexmask_table_gives_the_union_of_lungs_and_heart(tmp_path):
     h, w = 20, 30
-    left = np.zeros((h, w), bool); left[2:18, 3:12] = True
-    right = np.zeros((h, w), bool); right[2:18, 18:27] = True
-    heart = np.zeros((h, w), bool); heart[10:17, 10:20] = True
+    left, right, heart = (np.zeros((h, w), bool) for _ in range(3))
+    left[2:18, 3:12] = True
+    right[2:18, 18:27] = True
+    heart[10:17, 10:20] = True
     (tmp_path / "t.csv").write_text(
         "dicom_id,Dice RCA (Mean),Left Lung,Right Lung,Heart,Height,Width\n"
         f"abc,0.9,{encode_rle(left)},{encode_rle(right)},{encode_rle(heart)},{h},{w}\n"
@@ -142,7 +143,8 @@ def test_grid_provider_caches_per_image_in_memory_and_on_disk(tmp_path):
 
 
 def legacy_layout(model, lung, heart=None) -> dict[str, torch.Tensor]:
-    """Our tiny weights renamed to the authors' CustomModel layout (reference/models.md §1.9)."""
+    """Our tiny weights renamed to the authors' heart+lung CustomModel layout (tests/fixtures/lana/legacy_layouts.py:
+    the heart segmenter names its 1x1 layer ``adapter``)."""
     state = {}
     for k, v in model.vision_encoder.state_dict().items():
         state[f"encoder.model.{k}"] = v.clone()
@@ -152,12 +154,14 @@ def legacy_layout(model, lung, heart=None) -> dict[str, torch.Tensor]:
         state[f"decoder.transformer.{k}"] = v.clone()
     state["decoder.transformer.h.0.attn.bias"] = torch.ones(1, 1, 4, 4, dtype=torch.bool)  # ignored buffer
     state["decoder.lm_head.weight"] = model.lm_head.weight.detach().clone()
-    for prefix, seg in (("segmenter.", lung), ("heart_segmenter.", heart)):
+    for prefix, adapter, seg in (("segmenter.lung_model.", "channel_adapter.", lung),
+                                 ("segmenter.heart_model.", "adapter.", heart)):
         if seg is None:
             continue
         for k, v in seg.state_dict().items():
             k = k.replace("backbone.", "encoder.", 1) if k.startswith("backbone.") else k
             k = k.replace("head.", "decoder.", 1) if k.startswith("head.") else k
+            k = k.replace("channel_adapter.", adapter, 1) if k.startswith("channel_adapter.") else k
             state[prefix + k] = v.clone()
     return state
 
@@ -165,9 +169,10 @@ def legacy_layout(model, lung, heart=None) -> dict[str, torch.Tensor]:
 def test_importer_maps_the_legacy_layout_onto_our_model(iu_train_reports, tmp_path, segmenters):
     reports = iu_train_reports[:300]
     tokenizer = train_tokenizer(reports, vocab_size=300)
-    tokenizer.save_pretrained(tmp_path / "tok")
-    model = build_tiny_model(tokenizer, text_positions=32, seed=9, attention_mode="hidden",
-                             mask_source="lung_logits", bias_rows="image").eval()
+    (tmp_path / "tok").mkdir()
+    tokenizer.backend_tokenizer.model.save(str(tmp_path / "tok"))  # vocab.json + merges.txt, as GPT-2 ships them
+    model = build_tiny_model(tokenizer, text_positions=32, seed=9, attention_mode="soft",
+                             mask_source="lung_heart", bias_rows="all").eval()
     lung, heart = segmenters
     torch.save({"model_state_dict": legacy_layout(model, lung, heart)}, tmp_path / "arxiv_paper_model.pth")
     assert len(load_legacy_state_dict(tmp_path)) > 0
@@ -175,10 +180,12 @@ def test_importer_maps_the_legacy_layout_onto_our_model(iu_train_reports, tmp_pa
                             vision_heads=2, decoder_heads=2)
     imported = AnatAttnForReportGeneration.from_pretrained(out).eval()
     c = imported.config
-    assert (c.attention_mode, c.mask_source, c.bias_rows) == ("hidden", "lung_logits", "image")
+    # the authors' packaged runtime generates in the default (soft) mode, biasing the prefill only
+    assert (c.attention_mode, c.mask_source, c.bias_rows, c.decode_bias) == \
+        ("soft", "lung_heart", "all", "prefill_only")
     assert c.vision_config.num_register_tokens == 4 and c.tokens_to_skip == 5
     assert c.text_config.n_positions == model.config.text_config.n_positions
-    feats, grid = torch.randn(1, 64, 32), torch.rand(1, 8, 8)
+    grid = torch.rand(1, 8, 8)
     ids = torch.randint(2, len(tokenizer), (1, 7))
     pixels = torch.randn(1, 3, 128, 128)
     torch.testing.assert_close(

@@ -1,0 +1,1 @@
+"""Data files (package data); a package only so setuptools ships the folder."""
