@@ -16,13 +16,14 @@ failure this harness exists to prevent.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rrg_bench.errors import BenchError, UsageError
 from rrg_bench.records import LoadedRecord, StatsUnavailable, load_any, load_stats
-from rrg_bench.records.columns import metric_family, signature_differences
+from rrg_bench.records.columns import metric_family, metric_signature, signature_differences
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,7 +97,7 @@ def registry_scorer(spec: str) -> Any:
     return build_scorer(spec)
 
 
-def aligned_stats(base: LoadedRecord, new: LoadedRecord, scorer_spec: str) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+def aligned_stats(base: LoadedRecord, new: LoadedRecord, scorer_spec: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both stats tables in the same study order; an error names the two files' scorer."""
     from rrg_bench.stats import align_by_study
 

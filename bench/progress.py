@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -20,7 +20,7 @@ class ProgressReporter:
         self._progress: Progress | None = None
 
     @contextmanager
-    def session(self) -> Iterator["ProgressReporter"]:
+    def session(self) -> Iterator[ProgressReporter]:
         if not self.enabled:
             yield self
             return
@@ -34,7 +34,15 @@ class ProgressReporter:
 
     def task(self, description: str, total: int, completed: int = 0) -> Advance:
         if self._progress is None:
-            return lambda n=1: None
+            return _ignore
         task_id = self._progress.add_task(description, total=total, completed=completed)
         progress = self._progress
-        return lambda n=1: progress.advance(task_id, n)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task_id, n)
+
+        return advance
+
+
+def _ignore(n: int = 1) -> None:
+    """The ``advance`` of a silent reporter."""

@@ -14,10 +14,11 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.resources
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rrg_bench.errors import UsageError
 

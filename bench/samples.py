@@ -39,7 +39,7 @@ def metric_column(loaded: LoadedRecord, frame: pd.DataFrame, metric: str) -> str
     """The samples column of ``metric``: an exact column id, or a family such as ``bleu4``."""
     if metric in frame.columns:
         return metric
-    matches = [c for c in frame.columns if c.split("[", 1)[0] == metric and c in loaded.record.metrics]
+    matches: list[str] = [c for c in frame.columns if c.split("[", 1)[0] == metric and c in loaded.record.metrics]
     if len(matches) == 1:
         return matches[0]
     per_study = [c for c in frame.columns if c in loaded.record.metrics]

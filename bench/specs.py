@@ -11,7 +11,8 @@ the canonical scorer specs this returns (suites expanded, duplicates dropped, or
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rrg_bench.errors import UsageError
 

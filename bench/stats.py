@@ -18,8 +18,9 @@ as extreme" (conservative).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class PairedResult:
     p_value: float
 
 
-def bootstrap_ci(aggregate: Aggregate, stats: "pd.DataFrame", *, n_boot: int = 1000,
+def bootstrap_ci(aggregate: Aggregate, stats: pd.DataFrame, *, n_boot: int = 1000,
                  seed: int = 0, alpha: float = 0.05) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval per column, resampling studies (rows) with replacement."""
     _check_counts(len(stats), n_boot)
@@ -66,7 +67,7 @@ def bootstrap_ci(aggregate: Aggregate, stats: "pd.DataFrame", *, n_boot: int = 1
     return {k: _percentile_interval(draws[:, j], alpha) for j, k in enumerate(keys)}
 
 
-def paired_bootstrap(aggregate: Aggregate, stats_a: "pd.DataFrame", stats_b: "pd.DataFrame", *,
+def paired_bootstrap(aggregate: Aggregate, stats_a: pd.DataFrame, stats_b: pd.DataFrame, *,
                      n_boot: int = 1000, seed: int = 0) -> dict[str, PairedResult]:
     """Delta (B − A) with a 95% percentile interval and a two-sided p-value (see PairedResult).
 
@@ -97,7 +98,7 @@ def paired_bootstrap(aggregate: Aggregate, stats_a: "pd.DataFrame", stats_b: "pd
     return out
 
 
-def approximate_randomisation(aggregate: Aggregate, stats_a: "pd.DataFrame", stats_b: "pd.DataFrame",
+def approximate_randomisation(aggregate: Aggregate, stats_a: pd.DataFrame, stats_b: pd.DataFrame,
                               *, n_trials: int = 1000, seed: int = 0) -> dict[str, float]:
     """Two-sided p-value per column by swapping each study's A/B statistics with probability ½.
 
@@ -124,7 +125,7 @@ def approximate_randomisation(aggregate: Aggregate, stats_a: "pd.DataFrame", sta
     return {k: float((extreme[j] + 1) / (n_trials + 1)) for j, k in enumerate(keys)}
 
 
-def align_by_study(stats_a: "pd.DataFrame", stats_b: "pd.DataFrame") -> tuple["pd.DataFrame", "pd.DataFrame"]:
+def align_by_study(stats_a: pd.DataFrame, stats_b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both tables in A's study order; a clear error if the two runs scored different studies."""
     for name, s in (("A", stats_a), ("B", stats_b)):
         if s.index.has_duplicates:

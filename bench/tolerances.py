@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from rrg_bench.compare import ALPHA, Comparison, MetricDelta
 from rrg_bench.errors import BenchError, RegressionFound, UsageError

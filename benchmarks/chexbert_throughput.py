@@ -24,6 +24,7 @@ Labels are asserted identical (every report, every head) and F1 values equal to 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -81,7 +82,8 @@ def locate_inputs(work: Path) -> tuple[Path, str, Path, str]:
         ckpt = weights.resolve("chexbert")
         return ckpt, f"REAL checkpoint {ckpt}", vocab, vocab_src
     except WeightsUnavailable:
-        return work / "random_chexbert.pth", "RANDOM-WEIGHT checkpoint of the full bert-base size (no real weights here)", vocab, vocab_src
+        what = "RANDOM-WEIGHT checkpoint of the full bert-base size (no real weights here)"
+        return work / "random_chexbert.pth", what, vocab, vocab_src
 
 
 def build_random_checkpoint(path: Path, calibration: list[str], vocab: Path, seed: int = 0) -> None:
@@ -141,8 +143,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=590, help="first N test studies (default: all 590)")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--annotation", type=Path,
-                        default=Path(os.environ.get("BENCH_SHARED", REPO.parent / "shared")) / "data" / "iu_xray" / "annotation.json")
+    shared = Path(os.environ.get("BENCH_SHARED", REPO.parent / "shared"))
+    parser.add_argument("--annotation", type=Path, default=shared / "data" / "iu_xray" / "annotation.json")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: the measuring child
     args = parser.parse_args()
     if args.measure:
@@ -200,10 +202,10 @@ def measure(args: argparse.Namespace, job: dict) -> None:
     raw: list[list[int]] = []
     hook = upstream.model.register_forward_hook(
         lambda module, inputs, outputs: raw.append([int(o.argmax(dim=1).item()) for o in outputs]))
-    up_cold, (_, _, cr, cr_5) = timed(lambda: upstream(hyps, refs))
+    up_cold, (_, _, cr, cr_5) = timed(functools.partial(upstream, hyps, refs))
     hook.remove()
     # refs.txt exists now: upstream reads the reference labels back
-    up_refs, _ = timed(lambda: upstream(hyps, refs))
+    up_refs, _ = timed(functools.partial(upstream, hyps, refs))
     up_refs_rrg = [eval(line) for line in (work / "refs.txt").read_text().splitlines()]  # upstream's format
     up_hyps_rrg = [eval(line) for line in (work / "hyps.txt").read_text().splitlines()]
     del upstream
@@ -221,8 +223,10 @@ def measure(args: argparse.Namespace, job: dict) -> None:
         our_refs, refs_cached = timed(
             lambda: scorer.score(ids, hyps, refs, ScoringContext(cache=cache, batch_size=args.batch_size)))
     with AnnotationCache(work / "cold.sqlite") as cache:
-        our_cold, cold = timed(lambda: scorer.score(ids, hyps, refs, ScoringContext(cache=cache, batch_size=args.batch_size)))
-        our_warm, warm = timed(lambda: scorer.score(ids, hyps, refs, ScoringContext(cache=cache, batch_size=args.batch_size)))
+        our_cold, cold = timed(lambda: scorer.score(
+            ids, hyps, refs, ScoringContext(cache=cache, batch_size=args.batch_size)))
+        our_warm, warm = timed(lambda: scorer.score(
+            ids, hyps, refs, ScoringContext(cache=cache, batch_size=args.batch_size)))
 
     # ---- identical labels and values ------------------------------------------------
     ref_codes = cold.stats[[c for c in cold.stats.columns if c.startswith("ref[")]].to_numpy()
@@ -253,10 +257,12 @@ def measure(args: argparse.Namespace, job: dict) -> None:
         ("refs cached (vs f1chexbert refs_filename)", up_refs, our_refs, refs_cached.cache_misses),
         ("warm (all cached)", up_cold, our_warm, warm.cache_misses),
     ]
-    print(f"{'scenario':43s} {'f1chexbert wall/cpu':>21s} {'ours wall/cpu':>21s} {'ratio wall/cpu':>15s} {'labelled':>8s}")
+    print(f"{'scenario':43s} {'f1chexbert wall/cpu':>21s} {'ours wall/cpu':>21s} {'ratio wall/cpu':>15s} "
+          f"{'labelled':>8s}")
     for name, up, our, labelled in rows:
         print(f"{name:43s} {n_reports / up.wall:9.2f} /{n_reports / up.cpu:9.2f} "
-              f"{n_reports / our.wall:9.2f} /{n_reports / our.cpu:9.2f}  {up.wall / our.wall:6.2f}x/{up.cpu / our.cpu:6.2f}x "
+              f"{n_reports / our.wall:9.2f} /{n_reports / our.cpu:9.2f}  "
+              f"{up.wall / our.wall:6.2f}x/{up.cpu / our.cpu:6.2f}x "
               f"{labelled:8d}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     print(json.dumps({"n_reports": n_reports, "threads": torch.get_num_threads(), "batch_size": args.batch_size,

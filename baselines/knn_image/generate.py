@@ -67,9 +67,10 @@ class KnnImage(Generator):
     version = "1"
     needs_images = True
     Params = KnnParams
+    params: KnnParams
 
     def setup(self, ctx: GeneratorContext) -> None:
-        params: KnnParams = self.params
+        params = self.params
         self._image_choice: ImageChoice = params.image
         self._k = params.k
         self._batch_size = max(1, ctx.batch_size)

@@ -36,8 +36,8 @@ class MemoryConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    slots: int = Field(64, ge=1)
-    heads: int = Field(8, ge=1)
+    slots: int = Field(default=64, ge=1)
+    heads: int = Field(default=8, ge=1)
     #: "residual": tokens + tanh(gate)·read (prefix length T); "append": [tokens ; tanh(gate)·reads] (2T)
     output: Literal["residual", "append"] = "residual"
     #: train the bank in every stage (False: it keeps its stage-1 values; still carried, never re-drawn)

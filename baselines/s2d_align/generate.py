@@ -16,7 +16,7 @@ penalty 2.0; S2D-Align's are unknown), all overridable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -30,6 +30,9 @@ from rrg_bench.baselines.common.generation import (
     llm_decoding,
 )
 from rrg_bench.errors import UsageError
+
+if TYPE_CHECKING:
+    from rrg_bench.baselines.s2d_align.references import ReferenceIndex
 
 DISPLAY_NAME = "S2D-Align (unofficial, from abstract)"
 #: the one line ``bench run --model s2d_align`` without ``--checkpoint`` ends in
@@ -52,13 +55,14 @@ class S2DAlignGenerator(CheckpointGenerator):
     unofficial = True
     needs_images = True
     Params = S2DAlignParams
+    params: S2DAlignParams
     checkpoint_model = "s2d_align"
 
     def __init__(self, **params: Any) -> None:
         if not params.get("checkpoint"):  # before validation: "Field required" would not say why
             raise UsageError(NO_WEIGHTS)
         super().__init__(**params)
-        self._index = None
+        self._index: ReferenceIndex | None = None
         self._index_source = ""
 
     def setup(self, ctx: GeneratorContext) -> None:

@@ -60,7 +60,7 @@ def build_projector(kind: str, width: int, d_llm: int) -> nn.Module:
 
 
 class S2DAlign(ImagePrefixLLM):
-    def __init__(self, config: S2DAlignConfig, llm: nn.Module) -> None:
+    def __init__(self, config: S2DAlignConfig, llm: Any) -> None:
         super().__init__()
         self.config = config
         self.vision_encoder = build_vision_encoder(config.vision_config)
@@ -77,7 +77,7 @@ class S2DAlign(ImagePrefixLLM):
         self.bos_id: int | None = None
         self.eos_id: int | None = None
         self.pad_id = 0
-        self._tokenizer = None
+        self._tokenizer: Any = None
 
     def train(self, mode: bool = True) -> S2DAlign:
         super().train(mode)
@@ -110,7 +110,8 @@ class S2DAlign(ImagePrefixLLM):
     def prompt_ids(self, tail: str) -> tuple[list[int], list[int]]:
         """Token ids before the visual tokens (BOS + head) and after them (``tail``)."""
         tok = self._tokenizer
-        head = ([self.bos_id] if self.bos_id is not None else []) + tok(PROMPT_HEAD, add_special_tokens=False)["input_ids"]
+        bos = [self.bos_id] if self.bos_id is not None else []
+        head = bos + tok(PROMPT_HEAD, add_special_tokens=False)["input_ids"]
         return head, tok(tail, add_special_tokens=False)["input_ids"]
 
     def assemble(self, visual: torch.Tensor, tails: Sequence[str], targets: Sequence[Sequence[int]] | None = None
@@ -120,10 +121,13 @@ class S2DAlign(ImagePrefixLLM):
         table = self.llm.get_input_embeddings()
         device, dtype = visual.device, table.weight.dtype
         rows, labels = [], []
+
+        def ids(x: Sequence[int]) -> torch.Tensor:
+            return torch.tensor(x, dtype=torch.long, device=device)
+
         for i, tail in enumerate(tails):
             head_ids, tail_ids = self.prompt_ids(tail)
             target = list(targets[i]) if targets is not None else []
-            ids = lambda x: torch.tensor(x, dtype=torch.long, device=device)
             parts = [table(ids(head_ids)), visual[i].to(dtype), table(ids(tail_ids))]
             if target:
                 parts.append(table(ids(target)))
@@ -137,13 +141,20 @@ class S2DAlign(ImagePrefixLLM):
         positions = (mask.cumsum(-1) - 1).clamp_min(0)
         return embeds, mask, positions, label_t
 
+    def _image_features(self, pixel_values: torch.Tensor | None, image_counts: Sequence[int] | None,
+                        image_features: torch.Tensor | None) -> torch.Tensor:
+        """``image_features`` when given (the feature cache), else the encoder's on ``pixel_values``."""
+        if image_features is not None:
+            return image_features
+        if pixel_values is None:
+            raise ValueError("pass pixel_values or image_features")
+        return self.encode_images(pixel_values, image_counts)
+
     def forward(self, tails: Sequence[str], targets: Sequence[Sequence[int]], pixel_values: torch.Tensor | None = None,
                 image_counts: Sequence[int] | None = None, phrase_targets: torch.Tensor | None = None,
                 image_features: torch.Tensor | None = None) -> torch.Tensor:
         """Mean next-token cross-entropy over target tokens (+ weighted phrase-head BCE in "head" mode)."""
-        if image_features is None:
-            image_features = self.encode_images(pixel_values, image_counts)
-        visual = self.visual_tokens(image_features)
+        visual = self.visual_tokens(self._image_features(pixel_values, image_counts, image_features))
         embeds, mask, positions, labels = self.assemble(visual, tails, targets)
         logits = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).logits
         loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
@@ -158,9 +169,8 @@ class S2DAlign(ImagePrefixLLM):
     def generate_ids(self, tails: Sequence[str], pixel_values: torch.Tensor | None = None,
                      image_counts: Sequence[int] | None = None, image_features: torch.Tensor | None = None,
                      **generate_kwargs: Any) -> torch.LongTensor:
-        if image_features is None:
-            image_features = self.encode_images(pixel_values, image_counts)
-        embeds, mask, _, _ = self.assemble(self.visual_tokens(image_features), tails)
+        features = self._image_features(pixel_values, image_counts, image_features)
+        embeds, mask, _, _ = self.assemble(self.visual_tokens(features), tails)
         options: dict[str, Any] = dict(do_sample=False, eos_token_id=self.eos_id, pad_token_id=self.pad_id,
                                        use_cache=True)
         options.update(generate_kwargs)
@@ -168,4 +178,6 @@ class S2DAlign(ImagePrefixLLM):
 
     @torch.no_grad()
     def keyphrase_scores(self, features: torch.Tensor) -> torch.Tensor:
+        if self.keyphrase_head is None:
+            raise ValueError("this checkpoint has no key-phrase head (stage 3 with keyphrase_target=head adds it)")
         return torch.sigmoid(self.keyphrase_head(self.visual_tokens(features).mean(dim=1).float()))

@@ -89,5 +89,7 @@ def resolve_recipe(stage: int | None, preset: str | None, overrides: dict[str, s
     if stage == 1 and recipe.init:
         raise UsageError("s2d_align --stage 1 starts from the backbone; init= is for --stage 2 and 3")
     if stage in (2, 3) and not recipe.init:
-        raise UsageError(f"s2d_align --stage {stage} continues the curriculum: --set init=<stage-{stage - 1} checkpoint>")
+        raise UsageError(
+            f"s2d_align --stage {stage} continues the curriculum: --set init=<stage-{stage - 1} checkpoint>"
+        )
     return name, recipe

@@ -30,7 +30,7 @@ from rrg_bench.baselines.common.splits import study_images
 from rrg_bench.baselines.common.trainloop import ModelIO, forward_loss
 from rrg_bench.baselines.common.vision import ImageConfig
 from rrg_bench.baselines.s2d_align.configuration import MemoryConfig, S2DAlignConfig, target_text
-from rrg_bench.baselines.s2d_align.keyphrases import extract_key_phrases, multi_hot, phrase_vocabulary
+from rrg_bench.baselines.s2d_align.keyphrases import Source, extract_key_phrases, multi_hot, phrase_vocabulary
 from rrg_bench.baselines.s2d_align.model import BANK_KEY, S2DAlign, bank_sha256
 from rrg_bench.baselines.s2d_align.presets import S2DRecipe, resolve_recipe
 from rrg_bench.baselines.s2d_align.references import reference_tails
@@ -183,7 +183,8 @@ def _model(request: TrainRequest, recipe: S2DRecipe, train: list[Study], resume_
     """(model, tokenizer, bundle_llm, provenance of where the weights came from)."""
     from rrg_bench.baselines.s2d_align.loading import load_model
 
-    stage = int(request.stage)
+    assert request.stage is not None  # resolve_recipe accepted only 1, 2 or 3
+    stage = request.stage
     if resume_from is not None:
         model, tokenizer = load_model(resume_from / "model", trainable_lora=True)
         return model, tokenizer, (resume_from / "model" / "llm").is_dir(), {"resumed_from": str(resume_from)}
@@ -233,7 +234,8 @@ def prepare_examples(request: TrainRequest, recipe: S2DRecipe, model: S2DAlign, 
     if config.keyphrase_target != "none":
         train_phrases, source = extract_key_phrases([s.reference for s in train], recipe.keyphrase_source,
                                                     recipe.keyphrase_polarity, recipe.radgraph_dir)
-        val_phrases, _ = extract_key_phrases([s.reference for s in val], source.split(":")[0],
+        used: Source = "radgraph" if source.startswith("radgraph:") else "chexpert_rules"
+        val_phrases, _ = extract_key_phrases([s.reference for s in val], used,
                                              recipe.keyphrase_polarity, recipe.radgraph_dir)
         vocab = phrase_vocabulary(train_phrases, recipe.phrase_vocab_size) if config.keyphrase_target == "head" else []
         if config.keyphrase_target == "head" and (config.phrase_vocab != vocab or model.keyphrase_head is None):

@@ -10,9 +10,10 @@ a resumed run is byte-identical to an uninterrupted one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -70,7 +71,7 @@ class Generator(ABC):
     def __init__(self, **params: Any) -> None:
         self.params = validated(self.Params, params, f"generator {self.name!r}")
 
-    def setup(self, ctx: GeneratorContext) -> None:
+    def setup(self, ctx: GeneratorContext) -> None:  # noqa: B027 -- an optional hook, not abstract
         """Load weights, build indexes. Called once before the first ``generate``."""
 
     @abstractmethod

@@ -8,9 +8,10 @@ dataset can then verify them against the shipped manifest hashes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 
 class PrepareReport(Protocol):

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rrg_bench.cache.store import AnnotationCache
 
 
-def stats(self: "AnnotationCache") -> dict[str, Any]:
+def stats(self: AnnotationCache) -> dict[str, Any]:
     """Entries per namespace, lifetime and last-lookup hit/miss counts, file size, this process."""
     with self._lock:
         conn = self._connect()
@@ -34,7 +34,7 @@ def stats(self: "AnnotationCache") -> dict[str, Any]:
     return {"path": str(self.path), "file_size": size, "namespaces": namespaces,
             "process": {"hits": self.hits, "misses": self.misses}}
 
-def verify(self: "AnnotationCache") -> list[str]:
+def verify(self: AnnotationCache) -> list[str]:
     """Problems found: sqlite integrity, keys that do not match their row, undecodable values."""
     problems: list[str] = []
     with self._lock:

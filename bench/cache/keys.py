@@ -39,7 +39,7 @@ def text_hash(text: str) -> str:
 
 
 def cache_key(namespace: str, normaliser: str, text_sha256: str) -> str:
-    return hashlib.sha256(f"{namespace}\x00{normaliser}\x00{text_sha256}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{namespace}\x00{normaliser}\x00{text_sha256}".encode()).hexdigest()
 
 
 def encode_value(value: Any, namespace: str) -> str:

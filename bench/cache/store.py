@@ -20,6 +20,7 @@ stdlib only (plus platformdirs), so ``bench`` stays light.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -180,12 +181,14 @@ class AnnotationCache:
         found: dict[str, Any] = {}
         with self._lock:
             conn = self._connect()
+
+            def select(chunk: list[str]) -> list[Any]:
+                marks = ",".join("?" * len(chunk))
+                return conn.execute(f"SELECT key, value FROM annotations WHERE key IN ({marks})", chunk).fetchall()
+
             key_list = list(keys)
             for start in range(0, len(key_list), 500):
-                chunk = key_list[start:start + 500]
-                rows = self._retry(lambda: conn.execute(
-                    f"SELECT key, value FROM annotations WHERE key IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall())
+                rows = self._retry(functools.partial(select, key_list[start:start + 500]))
                 for key, value in rows:
                     found[keys[key]] = json.loads(value)
         hits, misses = len(found), len(unique) - len(found)
@@ -251,7 +254,7 @@ class AnnotationCache:
 
         return verify(self)
 
-    def __enter__(self) -> "AnnotationCache":
+    def __enter__(self) -> AnnotationCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

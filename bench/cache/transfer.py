@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rrg_bench.cache.store import AnnotationCache
 
 
-def export_rows(self: "AnnotationCache", path: Path | str, namespace: str | None = None) -> int:
+def export_rows(self: AnnotationCache, path: Path | str, namespace: str | None = None) -> int:
     """Write rows as JSON Lines (gzip if the name ends in .gz); returns the row count."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -38,7 +38,7 @@ def export_rows(self: "AnnotationCache", path: Path | str, namespace: str | None
         os.replace(tmp, path)
     return n
 
-def import_rows(self: "AnnotationCache", path: Path | str) -> int:
+def import_rows(self: AnnotationCache, path: Path | str) -> int:
     """Add the rows of an ``export`` file; returns how many were new. Keys are re-checked."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open

@@ -131,7 +131,9 @@ def weights_fetch(
 @handles_errors
 def weights_verify(
     name: Annotated[str, typer.Argument(help="Which weights to check.")],
-    path: Annotated[Optional[Path], typer.Option("--path", help="Check this file/directory instead of the resolved one.")] = None,
+    path: Annotated[
+        Optional[Path], typer.Option("--path", help="Check this file/directory instead of the resolved one.")
+    ] = None,
 ) -> None:
     """Hash the weights the harness would use and compare with the pinned or recorded sha256."""
     from rrg_bench import weights

@@ -17,13 +17,23 @@ def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint directory to write (resumed if present).")],
     dataset: DatasetOpt = "demo",
     data_root: DataRootOpt = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Named training recipe (see the model's card).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe field, key=value (repeatable).")] = None,
+    preset: Annotated[
+        Optional[str], typer.Option("--preset", help="Named training recipe (see the model's card).")
+    ] = None,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a recipe field, key=value (repeatable).")
+    ] = None,
     stage: Annotated[Optional[int], typer.Option("--stage", help="Stage of a multi-stage recipe.")] = None,
     train_split: Annotated[str, typer.Option("--train-split", help="Split to train on (never test).")] = "train",
-    val_split: Annotated[str, typer.Option("--val-split", help="Split for validation / selection (never test).")] = "val",
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N training studies (smoke runs).")] = None,
-    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint in --output.")] = True,
+    val_split: Annotated[
+        str, typer.Option("--val-split", help="Split for validation / selection (never test).")
+    ] = "val",
+    limit: Annotated[
+        Optional[int], typer.Option("--limit", help="Only the first N training studies (smoke runs).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint in --output.")
+    ] = True,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     progress: ProgressOpt = True,

@@ -42,8 +42,9 @@ class HFImages(Dataset):
 
     def __init__(self, inner: Dataset, source: str, *, id_col: str, image_col: str, cache_root: Path) -> None:
         self.inner, self.source, self.id_col, self.image_col = inner, source, id_col, image_col
-        self.name, self.description = inner.name, inner.description
-        self.splits, self.reference_policy = inner.splits, inner.reference_policy
+        # a wrapper is the dataset it wraps: per instance what the contract declares per class
+        self.name, self.description = inner.name, inner.description  # type: ignore[misc]
+        self.splits, self.reference_policy = inner.splits, inner.reference_policy  # type: ignore[misc]
         self.data_root = inner.data_root
         self.folder = Path(cache_root) / sha256_text(f"{source}\x00{id_col}\x00{image_col}")[:16]
         self._images: dict[str, tuple[Path, ...]] | None = None

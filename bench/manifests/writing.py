@@ -32,7 +32,7 @@ def yaml_bytes(data: Mapping[str, Any]) -> bytes:
     """YAML in the given key order (the order is part of the committed bytes)."""
     import yaml
 
-    text = yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    text: str = yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
     return text.encode("utf-8")
 
 

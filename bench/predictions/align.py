@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rrg_bench.api.types import Study
 from rrg_bench.errors import PredictionsError

@@ -14,6 +14,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rrg_bench.datasets.rexrank_json import prediction_key, rexrank_studies
 from rrg_bench.errors import PredictionsError
@@ -148,7 +149,7 @@ def _read_jsonl(text: str, path: Path, id_col: str, text_col: str) -> list[Exter
     return out
 
 
-def _read_table(rows: list[dict], where: str, id_col: str, text_col: str) -> list[ExternalPrediction]:
+def _read_table(rows: list[dict[str, Any]], where: str, id_col: str, text_col: str) -> list[ExternalPrediction]:
     """Rows of a parquet file or a Hugging Face dataset (row numbers from 1)."""
     return [_prediction(row, id_col, text_col, Path(where), f"row {i}", i) for i, row in enumerate(rows, 1)]
 
@@ -189,7 +190,7 @@ def read_external(path: Path | str, *, id_col: str = "study_id", text_col: str =
     return out
 
 
-def _rexrank_predictions(data: dict, path: Path, text_col: str) -> list[ExternalPrediction]:
+def _rexrank_predictions(data: dict[str, Any], path: Path, text_col: str) -> list[ExternalPrediction]:
     """ReXrank's JSON, read by ``rrg_bench.datasets.rexrank_json`` (its ``report`` field is the ground
     truth, so the default text column means ``model_prediction``); each study's text through ``_field``."""
     key = prediction_key(text_col)

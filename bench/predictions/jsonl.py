@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from rrg_bench.api.types import Generation
 from rrg_bench.errors import PredictionsError
@@ -74,7 +74,7 @@ class PredictionsWriter:
         _fsync_append(journal_path(self.path), entry.encode().encode())
         _fsync_append(self.path, data)
 
-    def __enter__(self) -> "PredictionsWriter":
+    def __enter__(self) -> PredictionsWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,8 @@ explicitly ignores one (e.g. a Java patch version).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from rrg_bench.records.schema import MetricValue
 

@@ -82,7 +82,7 @@ def locate_stats(loaded: LoadedRecord, scorer_spec: str) -> Path:
     )
 
 
-def load_stats(loaded: LoadedRecord, scorer_spec: str) -> "pd.DataFrame":
+def load_stats(loaded: LoadedRecord, scorer_spec: str) -> pd.DataFrame:
     import pandas as pd
 
     path = locate_stats(loaded, scorer_spec)

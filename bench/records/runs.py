@@ -62,7 +62,8 @@ def union_view(run_dir: Path | str) -> LoadedRecord:
     run_dir = Path(run_dir)
     if not (run_dir / RECORDS_DIR).is_dir():
         return load_any(run_dir)
-    loaded = sorted((LoadedRecord(f, load_record(f)) for f in record_files(run_dir)), key=lambda lr: lr.record.created_at)
+    loaded = sorted((LoadedRecord(f, load_record(f)) for f in record_files(run_dir)),
+                    key=lambda lr: lr.record.created_at)
     full = [lr for lr in loaded if is_full(lr.record)]
     if not full:
         return load_any(run_dir)

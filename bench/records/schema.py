@@ -93,7 +93,7 @@ class ResultsRecord(_Strict):
 
     def status_line(self) -> str:
         """``complete, eligible`` / ``complete, 1 of 5 metrics unavailable, not eligible: …``."""
-        words = [self.status.state]
+        words: list[str] = [self.status.state]
         if self.unavailable:
             requested = len(self.status.requested) or len(self.unavailable) + len(self.scores)
             words.append(f"{len(self.unavailable)} of {requested} metrics unavailable")

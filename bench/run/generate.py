@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rrg_bench.api.dataset import Dataset
 from rrg_bench.api.generator import Generator, GeneratorContext, study_seed

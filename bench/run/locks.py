@@ -27,7 +27,7 @@ class DirLock:
         self.owner = self.directory / f".lock{suffix}.owner"
         self._lock = FileLock(str(self.path))
 
-    def __enter__(self) -> "DirLock":
+    def __enter__(self) -> DirLock:
         from filelock import Timeout
 
         try:

@@ -12,9 +12,10 @@ import datetime as _dt
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rrg_bench.environment import environment_info, harness_info
 from rrg_bench.hashing import sha256_file, sha256_json, sha256_text

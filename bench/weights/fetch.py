@@ -9,8 +9,9 @@ import os
 import shutil
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from rrg_bench.errors import BenchError, UsageError, WeightsUnavailable
 from rrg_bench.hashing import sha256_file_memo, sha256_tree
@@ -20,7 +21,7 @@ from rrg_bench.weights.spec import WeightSpec, spec
 Download = Callable[[str, str, "str | None", Path], Path]
 
 
-def _write_sidecar(name: str, record: dict) -> None:
+def _write_sidecar(name: str, record: dict[str, Any]) -> None:
     path = sidecar_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

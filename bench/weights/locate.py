@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from rrg_bench.errors import WeightsUnavailable
 from rrg_bench.weights.spec import WeightSpec, spec
@@ -31,17 +32,18 @@ def sidecar_path(name: str) -> Path:
     return weights_dir() / f"{name}{SIDECAR_SUFFIX}"
 
 
-def read_sidecar(name: str) -> dict | None:
+def read_sidecar(name: str) -> dict[str, Any] | None:
     try:
-        return json.loads(sidecar_path(name).read_text())
+        record: dict[str, Any] = json.loads(sidecar_path(name).read_text())
     except (OSError, ValueError):
         return None
+    return record
 
 
 def _user_cache_dir(appname: str) -> Path:
     """appdirs' user_cache_dir (what f1chexbert and radgraph use), platformdirs as fallback."""
     try:
-        from appdirs import user_cache_dir  # type: ignore[import-untyped]
+        from appdirs import user_cache_dir
     except ImportError:
         from platformdirs import user_cache_dir
     return Path(user_cache_dir(appname))

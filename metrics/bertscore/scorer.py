@@ -88,6 +88,7 @@ class BertScoreScorer(Scorer):
     name = "bertscore"
     version = "1"
     Params = BertScoreParams
+    params: BertScoreParams
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

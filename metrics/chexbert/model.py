@@ -21,7 +21,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -67,7 +67,7 @@ class CheXbertNet(nn.Module):
         super().__init__()
         self.bert = BertModel(config)  # with pooler: the checkpoint holds its weights (unused)
         self.dropout = nn.Dropout(0.1)  # inactive in eval; kept for the module layout
-        hidden = self.bert.pooler.dense.in_features
+        hidden = config.hidden_size  # = the pooler's (and each head's) input width
         heads = [nn.Linear(hidden, 4, bias=True) for _ in range(13)] + [nn.Linear(hidden, 2, bias=True)]
         self.linear_heads = nn.ModuleList(heads)
 
@@ -122,7 +122,8 @@ def encode(text: str, tokenizer: BertTokenizer) -> list[int]:
     tokens = tokenizer.tokenize(normalise_report(text))
     if not tokens:
         return [tokenizer.cls_token_id, tokenizer.sep_token_id]
-    ids = tokenizer.build_inputs_with_special_tokens(tokenizer.convert_tokens_to_ids(tokens))
+    token_ids = cast(list[int], tokenizer.convert_tokens_to_ids(tokens))  # a list in, a list out
+    ids = tokenizer.build_inputs_with_special_tokens(token_ids)
     if len(ids) > MAX_IDS:
         ids = ids[:MAX_IDS - 1] + [tokenizer.sep_token_id]
     return ids

@@ -64,6 +64,7 @@ class CheXbertScorer(Scorer):
     name = "chexbert"
     version = "1"
     Params = CheXbertParams
+    params: CheXbertParams
 
     #: parameters that say where files are, not what is computed: their identity (sha256) is
     #: in ``impl()``, so they stay out of the spec and the fingerprint (records are portable)

@@ -3,6 +3,7 @@ by the offline rule labeler (``labeler.py``); the F1 arithmetic is shared with C
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +36,7 @@ class CheXpertRulesScorer(Scorer):
     name = "chexpert_rules"
     version = "1"
     Params = CheXpertRulesParams
+    params: CheXpertRulesParams
     PREFIX = "chexpert_rules_f1"
 
     def columns(self) -> list[Column]:
@@ -47,7 +49,7 @@ class CheXpertRulesScorer(Scorer):
 
     def impl(self) -> dict[str, Any]:
         """The labeler version plus a hash of its rules and phrases, so any edit shows in records."""
-        rules = b"".join(Path(module.__file__).read_bytes() for module in (labeler, phrases))
+        rules = b"".join(Path(inspect.getfile(module)).read_bytes() for module in (labeler, phrases))
         return {"labeler": "metrics.chexpert_rules", "labeler_version": LABELER_VERSION,
                 "rules_sha256": sha256_bytes(rules)}
 

@@ -70,6 +70,7 @@ def binarize(ref_codes: object, hyp_codes: object, policy: Policy) -> tuple[np.n
     hyp = check_codes(hyp_codes, "hypothesis codes")
     if ref.shape != hyp.shape:
         raise ValueError(f"reference codes {ref.shape} and hypothesis codes {hyp.shape} differ in shape")
+    positive: tuple[int, ...]
     if policy == "positive":
         positive = (POSITIVE, UNCERTAIN)
     elif policy in ("negative", "exclude"):
@@ -194,10 +195,10 @@ def f1_from_counts(counts: LabelCounts, labels: int | Sequence[int] = 14) -> dic
     report["micro avg"] = _row(mp[0], mr[0], mf[0], total)
     report["macro avg"] = _row(np.nanmean(precision), np.nanmean(recall), np.nanmean(f1), total)
     if true.sum() > 0:
-        weighted = [np.average(v, weights=true) for v in (precision, recall, f1)]
+        wp, wr, wf = (np.average(v, weights=true) for v in (precision, recall, f1))
     else:  # sklearn: all weights zero -> unweighted mean
-        weighted = [np.average(v) for v in (precision, recall, f1)]
-    report["weighted avg"] = _row(*weighted, total)
+        wp, wr, wf = (np.average(v) for v in (precision, recall, f1))
+    report["weighted avg"] = _row(wp, wr, wf, total)
 
     s_tp = c.tp.sum(axis=1, dtype=np.int64)
     s_pred = s_tp + c.fp.sum(axis=1, dtype=np.int64)

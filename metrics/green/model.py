@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding
 
 from rrg_bench.metrics.green.parse import chat_text, clean_response
 
@@ -22,15 +25,18 @@ class TransformersJudge:
         self.device = device
         on_gpu = device.startswith("cuda")
         # RadEval: float16 on GPU, float32 on CPU; remote code trusted (the repo ships its tokenizer class)
-        self.model = AutoModelForCausalLM.from_pretrained(
+        model = AutoModelForCausalLM.from_pretrained(
             str(model_dir), torch_dtype=torch.float16 if on_gpu else torch.float32,
-            trust_remote_code=trust_remote_code).to(device).eval()
+            trust_remote_code=trust_remote_code)
+        # transformers decorates ``to`` with functools.wraps(nn.Module.to); typeshed then types the
+        # bound call as the unbound one (first argument ``self``)
+        self.model = model.to(device).eval()  # type: ignore[arg-type]
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), add_eos_token=True, use_fast=True,
                                                        padding_side="left", trust_remote_code=trust_remote_code)
         self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.clean_up_tokenization_spaces = True
 
-    def encode(self, prompts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
+    def encode(self, prompts: Sequence[str], max_length: int) -> BatchEncoding:
         texts = [chat_text(p, self.tokenizer.eos_token) for p in prompts]
         return self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
 

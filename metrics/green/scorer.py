@@ -51,6 +51,7 @@ class GreenScorer(Scorer):
     name = "green"
     version = "1"
     Params = GreenParams
+    params: GreenParams
 
     @property
     def spec(self) -> str:

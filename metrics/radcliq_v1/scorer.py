@@ -73,6 +73,7 @@ class RadCliQScorer(Scorer):
     name = "radcliq_v1"
     version = "1"
     Params = RadCliQParams
+    params: RadCliQParams
 
     def __init__(self, *, components: dict[str, Any] | None = None, **params: Any) -> None:
         super().__init__(**params)

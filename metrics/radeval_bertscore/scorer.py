@@ -68,6 +68,7 @@ class RadEvalBertScoreScorer(Scorer):
     name = "radeval_bertscore"
     version = "1"
     Params = RadEvalBertScoreParams
+    params: RadEvalBertScoreParams
 
     @property
     def spec(self) -> str:

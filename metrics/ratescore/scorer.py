@@ -47,6 +47,7 @@ class RaTEScoreScorer(Scorer):
     name = "ratescore"
     version = "1"
     Params = RaTEScoreParams
+    params: RaTEScoreParams
 
     @property
     def spec(self) -> str:

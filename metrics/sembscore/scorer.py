@@ -73,6 +73,7 @@ class SembScoreScorer(Scorer):
     name = "sembscore"
     version = "1"
     Params = SembScoreParams
+    params: SembScoreParams
 
     @property
     def spec(self) -> str:

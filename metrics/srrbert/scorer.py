@@ -59,6 +59,7 @@ class SRRBertScorer(Scorer):
     name = "srrbert"
     version = "1"
     Params = SRRBertParams
+    params: SRRBertParams
 
     @property
     def spec(self) -> str:
@@ -148,7 +149,9 @@ class SRRBertScorer(Scorer):
             bits = clf.classify(flat, ctx.batch_size, advance)
             out, start = [], 0
             for group in sentences:  # every report has at least one sentence ("." when empty)
-                out.append(L.encode(bits[start:start + len(group)].any(axis=0, keepdims=True))[0])
+                # numpy's stubs type any(keepdims=True) as ``np.bool | ndarray``; it is always an array
+                report_bits = bits[start:start + len(group)].any(axis=0, keepdims=True)
+                out.append(L.encode(report_bits)[0])  # type: ignore[arg-type]
                 start += len(group)
             return out
 

@@ -41,6 +41,7 @@ class TemporalF1Scorer(Scorer):
     name = "temporal_f1"
     version = "1"
     Params = TemporalParams
+    params: TemporalParams
 
     @property
     def spec(self) -> str:

@@ -31,7 +31,8 @@ def _cases(ids: list[str]) -> dict[str, tuple[bytes, str]]:
         "not_json": ("".join(good[:2] + ["{oops\n"] + good[2:]).encode(), "preds.jsonl:3: not valid JSON"),
         "no_report": ("".join(good[:1] + [json.dumps({"study_id": ids[1], "text": "x"}) + "\n"] + good[2:]).encode(),
                       "preds.jsonl:2: missing field 'report'"),
-        "not_utf8": ("".join(good[:3]).encode() + b'{"study_id": "x", "report": "\xff\xfe"}\n', "preds.jsonl:4: not valid UTF-8"),
+        "not_utf8": ("".join(good[:3]).encode() + b'{"study_id": "x", "report": "\xff\xfe"}\n',
+                     "preds.jsonl:4: not valid UTF-8"),
         "empty": (b"", "preds.jsonl: the file is empty"),
     }
 

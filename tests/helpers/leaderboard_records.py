@@ -14,8 +14,9 @@ import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 REFS = "a" * 64
 DATASET = {"name": "toy/v1", "split": "test", "manifest_version": "1", "manifest_sha256": "m" * 64,

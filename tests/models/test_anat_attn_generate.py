@@ -50,7 +50,8 @@ def test_registered_as_an_image_generator_with_a_trainer():
     from rrg_bench.baselines import TRAINERS
 
     assert registry("generators").get("anat_attn") is AnatAttnGenerator
-    assert AnatAttnGenerator.needs_images and TRAINERS["anat_attn"].target == "rrg_bench.baselines.anat_attn.train:train"
+    assert AnatAttnGenerator.needs_images
+    assert TRAINERS["anat_attn"].target == "rrg_bench.baselines.anat_attn.train:train"
 
 
 def test_generates_deterministically_and_independently_of_batch_composition(checkpoint, studies, tmp_path):

@@ -108,7 +108,8 @@ def test_grid_too_small_for_the_blur_is_rejected_at_config_time():
     from transformers import GPT2Config
 
     with pytest.raises(ValueError, match="too small"):
-        AnatAttnConfig(vision_config=tiny_vision_config(64), text_config=GPT2Config(n_layer=3, n_positions=64), image_size=64)
+        AnatAttnConfig(vision_config=tiny_vision_config(64), text_config=GPT2Config(n_layer=3, n_positions=64),
+                       image_size=64)
     AnatAttnConfig(  # the same grid is fine without the mechanism
         vision_config=tiny_vision_config(64), text_config=GPT2Config(n_layer=3, n_positions=64), image_size=64,
         attention_mode="none",
@@ -190,7 +191,8 @@ def test_adding_hidden_to_the_causal_mask_never_overflows(layer_map):
 def test_config_derives_the_grid_and_the_tokens_to_skip():
     from transformers import GPT2Config
 
-    c = AnatAttnConfig(vision_config=tiny_vision_config(96), text_config=GPT2Config(n_layer=2, n_positions=80), image_size=96)
+    c = AnatAttnConfig(vision_config=tiny_vision_config(96), text_config=GPT2Config(n_layer=2, n_positions=80),
+                       image_size=96)
     assert (c.grid_size, c.num_image_tokens, c.tokens_to_skip, c.max_text_tokens) == (6, 36, 5, 44)
     paper = AnatAttnConfig()
     assert (paper.grid_size, paper.num_image_tokens, paper.tokens_to_skip, paper.max_text_tokens) == (32, 1024, 5, 1024)
@@ -322,11 +324,13 @@ def test_batched_greedy_is_independent_of_batch_composition(tokenizer):
 
 
 def test_save_and_load_round_trips_every_switch(tokenizer, tmp_path):
-    model = tiny(tokenizer, attention_mode="hidden", attention_strength=2.0, bias_rows="image", mask_source="lung_logits")
+    model = tiny(tokenizer, attention_mode="hidden", attention_strength=2.0, bias_rows="image",
+                 mask_source="lung_logits")
     model.save_pretrained(tmp_path)
     loaded = AnatAttnForReportGeneration.from_pretrained(tmp_path).eval()
     c = loaded.config
-    assert (c.attention_mode, c.attention_strength, c.bias_rows, c.mask_source) == ("hidden", 2.0, "image", "lung_logits")
+    assert (c.attention_mode, c.attention_strength, c.bias_rows, c.mask_source) == \
+        ("hidden", 2.0, "image", "lung_logits")
     assert loaded.decoder.config._attn_implementation == "anat_attn_sdpa"
     assert loaded.lm_head.weight.data_ptr() == loaded.decoder.wte.weight.data_ptr()
     feats, grid = torch.randn(1, 64, 32), masks_to_grid(blob_masks(1), 8)
@@ -348,7 +352,8 @@ def test_from_components_wires_local_pretrained_parts(tokenizer, tmp_path):
     lm = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=len(tokenizer), n_positions=16))
     vision.save_pretrained(tmp_path / "vision")
     lm.save_pretrained(tmp_path / "gpt2")
-    model = AnatAttnForReportGeneration.from_components(str(tmp_path / "vision"), str(tmp_path / "gpt2"), image_size=128)
+    model = AnatAttnForReportGeneration.from_components(str(tmp_path / "vision"), str(tmp_path / "gpt2"),
+                                                        image_size=128)
     assert model.config.text_config.n_positions == 64 + 16 and model.config.max_text_tokens == 16
     torch.testing.assert_close(model.decoder.wpe.weight, interpolate_positions(lm.transformer.wpe.weight, 80))
     torch.testing.assert_close(model.decoder.h[1].mlp.c_fc.weight, lm.transformer.h[1].mlp.c_fc.weight)

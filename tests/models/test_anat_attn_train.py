@@ -141,7 +141,8 @@ def test_two_process_ddp_training_with_torchrun(iu_data, tmp_path):
         pytest.skip("torchrun not installed next to the interpreter")
     dataset, masks = iu_data
     out = tmp_path / "ddp"
-    sets = {"masks": "files", "mask_dir": str(masks), "epochs": "2", "val_limit": str(N_VAL), "tiny_text_positions": "64"}
+    sets = {"masks": "files", "mask_dir": str(masks), "epochs": "2", "val_limit": str(N_VAL),
+            "tiny_text_positions": "64"}
     cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "rrg_bench", "train", "--model", "anat_attn",
            "--dataset", "iu_xray/r2gen", "--data-root", str(dataset.data_root), "--preset", "tiny",
            "--limit", str(N_TRAIN), "--output", str(out), "--no-progress"]

@@ -126,7 +126,8 @@ def test_keyphrase_source_radgraph_without_weights_is_an_error_not_a_fallback():
 
 
 def test_training_targets_hold_each_studys_own_phrases_and_retrieved_references(train, index, tokenizer):
-    config = S2DAlignConfig(vision_config={}, stage=3, references_k=2, keyphrase_target="prefix", max_report_tokens=1000)
+    config = S2DAlignConfig(vision_config={}, stage=3, references_k=2, keyphrase_target="prefix",
+                            max_report_tokens=1000)
     phrases, _ = extract_key_phrases([s.reference for s in train], "chexpert_rules")
     neighbours = index.neighbours(train, 2)
     examples = build_examples(config, tokenizer, train, neighbours, phrases)
@@ -147,7 +148,8 @@ def test_references_k_switch_puts_retrieved_reports_into_the_prompt(train, index
     refs = index.neighbours(train[:1], 2)
     tail = reference_tails(with_refs, tokenizer, refs)[0]
     assert REFERENCES_INTRO in tail and "[1]" in tail and "[2]" in tail
-    assert len(tokenizer(tail)["input_ids"]) < len(tokenizer(instruction_text(with_refs, [r for _, r in refs[0]]))["input_ids"])
+    longer = instruction_text(with_refs, [r for _, r in refs[0]])
+    assert len(tokenizer(tail)["input_ids"]) < len(tokenizer(longer)["input_ids"])
     assert REFERENCES_INTRO not in reference_tails(without, tokenizer, refs)[0]
 
 

@@ -58,7 +58,8 @@ def curriculum(dataset, tmp_path_factory):
 
 
 def losses(run: Path) -> list[float]:
-    return [r["loss"] for r in map(json.loads, (run / "loss_log.jsonl").read_text().splitlines()) if r["event"] == "step"]
+    rows = map(json.loads, (run / "loss_log.jsonl").read_text().splitlines())
+    return [r["loss"] for r in rows if r["event"] == "step"]
 
 
 def info(checkpoint: Path) -> dict:

@@ -19,7 +19,7 @@ from helpers.bench_cli import bench_env, run_bench
 def test_lone_surrogate_names_the_line_and_leaves_no_temp_file(tmp_path, demo_predictions):
     lines = demo_predictions.read_text().splitlines()
     first = json.loads(lines[0])["study_id"]
-    lines[0] = '{"study_id": "%s", "report": "bad \\ud800 text"}' % first
+    lines[0] = f'{{"study_id": "{first}", "report": "bad \\ud800 text"}}'
     demo_predictions.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     refused(run_bench(["score", "-p", str(demo_predictions), "-o", str(out), *FAST]), "preds.jsonl:1:", "surrogate")

@@ -58,11 +58,11 @@ def test_concurrent_scoring_into_one_runs_dir_and_cache(tmp_path, demo_predictio
     procs = [subprocess.Popen([sys.executable, "-m", "rrg_bench", *c], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env) for c in cmds]
     results = [(p, *p.communicate(timeout=600)) for p in procs]
-    for p, out, errs in results[:4]:
+    for p, _out, errs in results[:4]:
         assert p.returncode == 0, errs
     racing = results[4:]
     assert any(p.returncode == 0 for p, _, _ in racing)
-    for p, out, errs in racing:
+    for p, _out, errs in racing:
         if p.returncode != 0:
             assert "in use by pid" in errs and "Traceback" not in errs
     records = [load(r) for r in record_paths(runs)]

@@ -70,7 +70,8 @@ def test_commands_that_read_a_run_say_which_record(complete_run, tmp_path):
     accepted(proc)
     assert f"read {full} (fullest complete of 2 records)" in " ".join(proc.stderr.split())
     root = tmp_path / "lb"
-    shutil.copytree(__import__("helpers").REPO / "leaderboard", root, ignore=shutil.ignore_patterns("records", "tables"))
+    shutil.copytree(__import__("helpers").REPO / "leaderboard", root,
+                    ignore=shutil.ignore_patterns("records", "tables"))
     (root / "boards").joinpath("demo_test.yaml").write_text(
         "board: demo_test\nversion: 1\ntitle: demo\ndataset: {name: demo, split: test}\n"
         "columns: ['chexpert_rules_f1[labels=14,avg=micro,uncertain=positive]']\n"

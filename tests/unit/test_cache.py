@@ -52,7 +52,7 @@ def test_key_is_the_documented_content_address():
     import hashlib
 
     h = text_hash("No acute disease.")
-    assert h == hashlib.sha256("No acute disease.".encode()).hexdigest()
+    assert h == hashlib.sha256(b"No acute disease.").hexdigest()
     assert cache_key("ns", "none", h) == hashlib.sha256(f"ns\x00none\x00{h}".encode()).hexdigest()
 
 

@@ -131,7 +131,8 @@ def test_drawn_shapes_follow_the_findings(seed):
     effusion = draw_xray("Small left pleural effusion. No pneumothorax.", seed)  # patient's left = image right
     assert _region(effusion, 0.72, 0.80, 0.63, 0.68).mean() > _region(normal, 0.72, 0.80, 0.63, 0.68).mean() + 50
     ptx = draw_xray("There is a small right apical pneumothorax.", seed)  # image left
-    assert (_region(ptx, 0.15, 0.47, 0.15, 0.45) < 15).sum() > (_region(normal, 0.15, 0.47, 0.15, 0.45) < 15).sum() + 100
+    box = (0.15, 0.47, 0.15, 0.45)
+    assert (_region(ptx, *box) < 15).sum() > (_region(normal, *box) < 15).sum() + 100
     consolidation = draw_xray("There is focal consolidation in the right lower lobe.", seed)
     assert _region(consolidation, 0.27, 0.35, 0.51, 0.59).mean() > _region(normal, 0.27, 0.35, 0.51, 0.59).mean() + 50
     tube = draw_xray("An endotracheal tube terminates 4 cm above the carina.", seed)

@@ -186,7 +186,8 @@ def test_openi_names_and_the_frontal_rules():
     choice = choose_frontal([("1347_IM-0225-4004.dcm.png", "Frontal"), ("1347_IM-0225-3001.dcm.png", "Lateral")])
     assert (choice.index, choice.source, choice.views) == (1, FROM_PROJECTION, ("Lateral", "Frontal"))
     # "-0001.png" sorts after "-0001-0002.png": the inferred Open-i name decides the order
-    choice = choose_frontal([("2851_IM-1260-0001-0001.dcm.png", "Frontal"), ("2851_IM-1260-0001-0002.dcm.png", "Lateral")])
+    choice = choose_frontal([("2851_IM-1260-0001-0001.dcm.png", "Frontal"),
+                             ("2851_IM-1260-0001-0002.dcm.png", "Lateral")])
     assert (choice.index, choice.source) == (1, FROM_INFERRED_ORDER)
     # two laterals among 0.png/1.png: ReXrank's convention, 1.png, flagged
     choice = choose_frontal([("932_IM-2430-2001.dcm.png", "Lateral"), ("932_IM-2430-3001.dcm.png", "Lateral"),

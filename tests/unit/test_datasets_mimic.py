@@ -49,7 +49,8 @@ SECTION_CASES = {
     ),
     "findings_and_impression": (report(("FINDINGS AND IMPRESSION", "Right lower lobe pneumonia.")), None,
                                 ["preamble", "impression"]),
-    "empty_findings": (TITLE + " FINDINGS: \n \n IMPRESSION:  Small left effusion.\n", None, ["preamble", "impression"]),
+    "empty_findings": (TITLE + " FINDINGS: \n \n IMPRESSION:  Small left effusion.\n", None,
+                       ["preamble", "impression"]),
     "two_findings": (report(("FINDINGS", "Old text about the lungs."), ("FINDINGS", "New text: lungs are clear.")),
                      "New text: lungs are clear.", ["preamble", "findings", "findings"]),
     "header_on_next_line": (TITLE + " FINDINGS:\n IMPRESSION: No acute process.\n", "IMPRESSION: No acute process.",
@@ -59,7 +60,8 @@ SECTION_CASES = {
     "lowercase_header": (TITLE + " Findings:  Lungs are clear.\n \n", None, ["full report", "last_paragraph"]),
     "inline_header": (report(("FINDINGS", "Lungs clear. IMPRESSION: normal chest.")),
                       "Lungs clear. IMPRESSION: normal chest.", ["preamble", "findings"]),
-    "last_paragraph": (report(("INDICATION", "Line placement."), ("COMPARISON", "None.")) + " Right PICC tip in the SVC.\n",
+    "last_paragraph": (report(("INDICATION", "Line placement."), ("COMPARISON", "None."))
+                       + " Right PICC tip in the SVC.\n",
                        None, ["preamble", "indication", "comparison", "last_paragraph"]),
     "digits_in_header": (report(("FINDINGS 2", "Not a header."), ("TECHNIQUE", "AP portable.")), None,
                          ["preamble", "technique", "last_paragraph"]),
@@ -126,11 +128,15 @@ def fake_studies() -> list[FakeStudy]:
         FakeStudy("10000002", "50000006", "validate", None, [("d0010", "PA")]),
         # train
         FakeStudy("11000003", "50000007", "train",
-                  report(("FINDINGS", "First findings text."), ("FINDINGS", "Second findings text.")), [("d0011", "PA")]),
-        FakeStudy("11000003", "50000008", "train", TITLE + " FINDINGS:\n IMPRESSION: No acute process.\n", [("d0012", "AP")]),
+                  report(("FINDINGS", "First findings text."), ("FINDINGS", "Second findings text.")),
+                  [("d0011", "PA")]),
+        FakeStudy("11000003", "50000008", "train", TITLE + " FINDINGS:\n IMPRESSION: No acute process.\n",
+                  [("d0012", "AP")]),
         FakeStudy("11000003", "50913680", "train", std("Custom rule report with findings."), [("d0013", "PA")]),
-        FakeStudy("11000003", "50000010", "train", std("Lines in place.\n No pneumothorax."), [("d0014", "PA")], crlf=True),
-        FakeStudy("11000003", "50000011", "train", TITLE + " FINDINGS: \n \n IMPRESSION:  Effusion.\n", [("d0015", "PA")]),
+        FakeStudy("11000003", "50000010", "train", std("Lines in place.\n No pneumothorax."), [("d0014", "PA")],
+                  crlf=True),
+        FakeStudy("11000003", "50000011", "train", TITLE + " FINDINGS: \n \n IMPRESSION:  Effusion.\n",
+                  [("d0015", "PA")]),
         FakeStudy("11000003", "50000013", "train", TITLE + " Heart normal.\n Lungs clear.\n", [("d0016", "PA")]),
     ]
 
@@ -155,7 +161,8 @@ def physionet(tmp_path) -> Path:
 
 
 def test_published_counts_are_checked(physionet, tmp_path):
-    with pytest.raises(DataError, match=r"not the published MIMIC-CXR 2.0.0 split: train: 6 studies \(published 222,758\)"):
+    with pytest.raises(DataError,
+                       match=r"not the published MIMIC-CXR 2.0.0 split: train: 6 studies \(published 222,758\)"):
         prepare_mimic_cxr(physionet, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -172,14 +179,16 @@ def test_prepare_on_a_fake_tree(physionet, tmp_path):
     assert result.official is False and len(result.count_mismatches) == 6
     assert tasks == [("sectioning MIMIC-CXR reports", 13)] and sum(advanced) == 13
     summary = result.summary()
-    assert "official: False" in summary and "test: 2 of 5 studies (3 images); excluded: no_findings 2, no_frontal_image 1" in summary
+    assert "official: False" in summary
+    assert "test: 2 of 5 studies (3 images); excluded: no_findings 2, no_frontal_image 1" in summary
     for split in ("train", "val", "test"):
         assert result.splits[split].excluded == EXPECTED_EXCLUDED[split], split
         assert result.splits[split].included == len(EXPECTED_INCLUDED[split])
     assert (result.splits["test"].studies_in_split, result.splits["test"].images_in_split) == (5, 7)
     manifest = yaml.safe_load((out / "manifest.yaml").read_text())
     assert manifest["official"] is False and manifest["count_check"].startswith("failed")
-    assert {s["file"] for s in manifest["sources"]} >= {"mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-metadata.csv.gz"}
+    assert {s["file"] for s in manifest["sources"]} >= {"mimic-cxr-2.0.0-split.csv.gz",
+                                                         "mimic-cxr-2.0.0-metadata.csv.gz"}
 
     dataset = MimicCxrOfficial(tmp_path / "data")
     for split, expected in EXPECTED_INCLUDED.items():
@@ -207,7 +216,7 @@ def test_prepare_on_a_fake_tree(physionet, tmp_path):
 
 def test_zip_reports_give_the_same_study_lists(physionet, tmp_path):
     zipped = write_tree(tmp_path / "zipped", fake_studies(), reports="zip")
-    a = prepare_mimic_cxr(physionet, tmp_path / "a", check_counts=False)
+    prepare_mimic_cxr(physionet, tmp_path / "a", check_counts=False)
     b = prepare_mimic_cxr(zipped, tmp_path / "b", check_counts=False)
     assert "mimic-cxr-reports.zip" in b.sources and b.reports_source.endswith("mimic-cxr-reports.zip")
     for split in ("train", "val", "test"):
@@ -218,7 +227,8 @@ def test_zip_reports_give_the_same_study_lists(physionet, tmp_path):
 
 
 def test_matching_published_counts_make_the_data_official(physionet, tmp_path, monkeypatch):
-    counts = {"train": {"studies": 6, "images": 6}, "val": {"studies": 2, "images": 4}, "test": {"studies": 5, "images": 7}}
+    counts = {"train": {"studies": 6, "images": 6}, "val": {"studies": 2, "images": 4},
+              "test": {"studies": 5, "images": 7}}
     monkeypatch.setattr(mimic_prepare, "published_counts", lambda: counts)
     result = prepare_mimic_cxr(physionet, tmp_path / "data" / "mimic_cxr")  # <data root>/mimic_cxr is found too
     assert result.official and result.count_mismatches == []

@@ -131,7 +131,8 @@ def physionet(tmp_path) -> Path:
 
 
 def test_mimic_counts_are_checked_against_reXranks(physionet, tmp_path):
-    with pytest.raises(DataError, match=r"differs from ReXrank's: 4 studies \(ReXrank: 2,347\); 7 images \(ReXrank: 3,858\)"):
+    with pytest.raises(DataError,
+                       match=r"differs from ReXrank's: 4 studies \(ReXrank: 2,347\); 7 images \(ReXrank: 3,858\)"):
         prepare_mimic_cxr_rexrank(physionet, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -181,7 +182,8 @@ def test_mimic_reference_text_from_reXranks_json(physionet, tmp_path):
     result = prepare_mimic_cxr_rexrank(physionet, out, rexrank_json=json_path, check_counts=False)
     assert result.reference_source == "rexrank_json" and result.json_differences == []
     studies = {s.study_id: s.reference for s in MimicCxrRexrank(tmp_path / "data").studies("test")}
-    assert studies["50000001"] == "Findings: The lungs are clear.\nNo effusion or pneumothorax. Impression: No acute process."
+    assert studies["50000001"] == \
+        "Findings: The lungs are clear.\nNo effusion or pneumothorax. Impression: No acute process."
     assert studies["50000002"] == "Findings: Small left effusion. Impression: None"
     rexrank["59999999"] = {"section_findings": "Not in PhysioNet.", "section_impression": None}
     json_path.write_text(json.dumps(rexrank))

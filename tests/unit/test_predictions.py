@@ -60,7 +60,8 @@ def test_write_ordered_is_atomic_and_ordered(tmp_path):
         (b'{"study_id": "s0", "report": "x"}\nnot json\n', r"p.jsonl:2: not valid JSON"),
         (b'{"study_id": "s0", "text": "x"}\n', r"p.jsonl:1: missing field 'report'"),
         (b'{"study_id": "s0", "report": 3}\n', r"p.jsonl:1: field 'report' must be a string"),
-        (b'{"study_id": "s0", "report": "ok"}\n{"study_id": "s1", "report": "caf\xe9"}\n', r"p.jsonl:2: not valid UTF-8"),
+        (b'{"study_id": "s0", "report": "ok"}\n{"study_id": "s1", "report": "caf\xe9"}\n',
+         r"p.jsonl:2: not valid UTF-8"),
         (b'["s0", "x"]\n', r"p.jsonl:1: expected an object"),
     ],
 )

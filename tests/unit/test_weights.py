@@ -190,7 +190,8 @@ def test_fetch_multi_file_entry_and_from_local_file(tmp_path):
 
 def test_fetch_failure_is_weights_unavailable_with_a_way_out():
     def offline(*args):
-        raise WeightsUnavailable("could not download StanfordAIMI/RRG_scorers@6646433b3ad8/chexbert.pth (OfflineModeIsEnabled)")
+        raise WeightsUnavailable(
+            "could not download StanfordAIMI/RRG_scorers@6646433b3ad8/chexbert.pth (OfflineModeIsEnabled)")
 
     with pytest.raises(WeightsUnavailable, match=r"chexbert: could not download .*--from FILE"):
         weights.fetch("chexbert", download=offline)
@@ -199,7 +200,8 @@ def test_fetch_failure_is_weights_unavailable_with_a_way_out():
 def test_real_hf_download_offline_is_reported(monkeypatch):
     constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # never touch the network in tests
-    with pytest.raises(WeightsUnavailable, match="could not download StanfordAIMI/RRG_scorers@6646433b3ad8/radgraph.tar.gz"):
+    with pytest.raises(WeightsUnavailable,
+                       match="could not download StanfordAIMI/RRG_scorers@6646433b3ad8/radgraph.tar.gz"):
         weights.fetch("radgraph")
 
 

@@ -54,7 +54,10 @@ def _sample_findings(rng: random.Random) -> Findings:
     chosen: set[str] = set()
     for _ in range(1 if rng.random() < 0.6 else 2):
         chosen.add(rng.choices(kinds, weights)[0])
-    side = lambda: frozenset({rng.choice(("left", "right"))})  # noqa: E731
+
+    def side() -> frozenset[str]:
+        return frozenset({rng.choice(("left", "right"))})
+
     both = frozenset({"left", "right"})
     devices = ("et_tube", "pacemaker", "central_line")
     return Findings(
@@ -69,8 +72,13 @@ def _sample_findings(rng: random.Random) -> Findings:
 
 def compose_report(findings: Findings, rng: random.Random) -> str:
     """A findings paragraph for ``findings`` from the templates above."""
-    pick = lambda key, **kw: rng.choice(_TEMPLATES[key]).format(**kw)  # noqa: E731
-    one = lambda sides: next(iter(sides))  # noqa: E731
+
+    def pick(key: str, **kw: str) -> str:
+        return rng.choice(_TEMPLATES[key]).format(**kw)
+
+    def one(sides: frozenset[str]) -> str:
+        return next(iter(sides))
+
     parts = [pick(d) for d in sorted(findings.devices)]
     parts.append(pick("cardiomegaly") if findings.cardiomegaly else pick("heart_normal"))
     if findings.consolidation:

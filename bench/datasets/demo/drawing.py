@@ -51,11 +51,10 @@ class _Canvas:
         self.img = self.img * (1.0 - mask) + value * mask
 
     def segment_mask(self, x0: float, y0: float, x1: float, y1: float, width: float) -> np.ndarray:
-        np = self.np
         dx, dy = x1 - x0, y1 - y0
-        t = np.clip(((self.x - x0) * dx + (self.y - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
-        dist = np.sqrt((self.x - (x0 + t * dx)) ** 2 + (self.y - (y0 + t * dy)) ** 2)
-        return np.clip((width - dist) / self.px + 0.5, 0.0, 1.0)
+        t = self.np.clip(((self.x - x0) * dx + (self.y - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+        dist = self.np.sqrt((self.x - (x0 + t * dx)) ** 2 + (self.y - (y0 + t * dy)) ** 2)
+        return self.np.clip((width - dist) / self.px + 0.5, 0.0, 1.0)
 
     def box_mask(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
         inside = (self.x >= x0) & (self.x <= x1) & (self.y >= y0) & (self.y <= y1)
