@@ -43,6 +43,7 @@ class HFImages(Dataset):
     def __init__(self, inner: Dataset, source: str, *, id_col: str, image_col: str, cache_root: Path) -> None:
         self.inner, self.source, self.id_col, self.image_col = inner, source, id_col, image_col
         # a wrapper is the dataset it wraps: per instance what the contract declares per class
+        # a wrapper presents the wrapped dataset: the contract's class attributes, per instance
         self.name, self.description = inner.name, inner.description  # type: ignore[misc]
         self.splits, self.reference_policy = inner.splits, inner.reference_policy  # type: ignore[misc]
         self.data_root = inner.data_root
