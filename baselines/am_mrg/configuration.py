@@ -22,7 +22,8 @@ from rrg_bench.metrics.common.labels import CHEXPERT_LABELS
 NUM_OBSERVATIONS = len(CHEXPERT_LABELS)  # 14 disease queries, one per CheXpert observation
 
 #: ``prompt_wrap`` of the authors' code (also in the paper's figure); ``<ImageHere>`` marks the prefix
-PROMPT = "Human: <Img><ImageHere></Img> Generate a comprehensive and detailed diagnosis report for this chest xray image. \nAssistant:"
+PROMPT = ("Human: <Img><ImageHere></Img> Generate a comprehensive and detailed diagnosis report for this chest xray "
+          "image. \nAssistant:")
 IMAGE_PLACEHOLDER = "<ImageHere>"
 
 #: decoding of the authors' test scripts: beam 3, repetition penalty 2.0, length penalty 2.0 (the

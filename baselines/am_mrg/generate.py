@@ -10,7 +10,7 @@ is refused: memories are built from the train split and must never hold an evalu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -24,6 +24,9 @@ from rrg_bench.baselines.common.generation import (
     llm_decoding,
 )
 from rrg_bench.errors import UsageError
+
+if TYPE_CHECKING:  # the model module imports torch, and `bench ls` imports this one
+    from rrg_bench.baselines.am_mrg.model import AMMRG
 
 
 class AMMRGParams(LLMDecodingParams):
@@ -50,16 +53,13 @@ class AMMRGGenerator(CheckpointGenerator):
     version = "1"
     needs_images = True
     Params = AMMRGParams
+    params: AMMRGParams
+    _model: AMMRG | None
     checkpoint_model = "am_mrg"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._memory_ids: set[str] = set()
-
-    @property
-    def _params(self) -> AMMRGParams:
-        assert isinstance(self.params, AMMRGParams)
-        return self.params
 
     def _resolved(self) -> Any:
         """The checkpoint directory; the authors' released files are imported into the cache first."""
@@ -68,7 +68,7 @@ class AMMRGGenerator(CheckpointGenerator):
         if self._checkpoint_dir is None:
             from rrg_bench.baselines.am_mrg.release import import_cached, is_release
 
-            p = self._params
+            p = self.params
             source = Path(p.checkpoint).expanduser()
             if is_release(source):
                 self._checkpoint_dir = import_cached(source, llm=p.llm or AUTHORS_LLM, llm_revision=p.llm_revision,
@@ -85,7 +85,8 @@ class AMMRGGenerator(CheckpointGenerator):
         self._device = ctx.device
         self._model = model.to(ctx.device).eval()
         self._tokenizer = tokenizer
-        self._memory_ids = memory_study_ids(directory / MEMORIES, VISUAL) | memory_study_ids(directory / MEMORIES, REPORT)
+        memories = directory / MEMORIES
+        self._memory_ids = memory_study_ids(memories, VISUAL) | memory_study_ids(memories, REPORT)
 
     def _refuse_test_memory(self, memories: Any, ctx: GeneratorContext) -> None:
         """A memory made from a dataset family's test reports never meets that family's test split unasked."""
@@ -95,7 +96,7 @@ class AMMRGGenerator(CheckpointGenerator):
         for name in (VISUAL, REPORT):
             meta = memory_provenance(memories, name)
             if meta.get("split") == "test" and meta.get("dataset") == family and ctx.split == "test" \
-                    and not self._params.allow_test_memory:
+                    and not self.params.allow_test_memory:
                 raise UsageError(f"am_mrg: the checkpoint's {name} memory was built from {family} test reports "
                                  f"({meta.get('source', 'see memories/' + name + '.json')}), so evaluating "
                                  f"{ctx.dataset} {ctx.split} would leak them; pass allow_test_memory=true to "

@@ -21,17 +21,17 @@ from rrg_bench.baselines.am_mrg.encoders import build_vision_encoder
 from rrg_bench.baselines.am_mrg.hopfield import HopfieldLayer
 from rrg_bench.baselines.common.collate import IGNORE_INDEX
 from rrg_bench.baselines.common.mllm import ImagePrefixLLM
-from rrg_bench.baselines.common.vision import build_hf_config
+from rrg_bench.baselines.common.vision import build_hf_config, encoder_width
 
 
 class AMMRG(ImagePrefixLLM):
-    def __init__(self, config: AMMRGConfig, llm: nn.Module) -> None:
+    def __init__(self, config: AMMRGConfig, llm: Any) -> None:
         super().__init__()
         from transformers import Blip2QFormerModel
 
         self.config = config
         self.vision_encoder = build_vision_encoder(config.vision_config)
-        width = int(self.vision_encoder.config.hidden_size)
+        width = encoder_width(self.vision_encoder)
         qcfg = build_hf_config(config.qformer_config)
         hidden = int(qcfg.hidden_size)
         self.qformer_proj = nn.Linear(width, int(qcfg.encoder_hidden_size))
@@ -39,10 +39,13 @@ class AMMRG(ImagePrefixLLM):
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_queries, hidden))
         nn.init.normal_(self.query_tokens, std=0.02)
         h = config.hopfield
-        common = dict(num_heads=h.num_heads, hidden_size=h.hidden_size, pattern_size=h.pattern_size,
-                      output_size=hidden, beta=h.beta, dropout=h.dropout)
-        self.v_hopfield = HopfieldLayer(hidden, config.visual_memory_dim, **common)
-        self.r_hopfield = HopfieldLayer(hidden, config.report_memory_dim, **common)
+
+        def hopfield(stored_size: int) -> HopfieldLayer:
+            return HopfieldLayer(hidden, stored_size, num_heads=h.num_heads, hidden_size=h.hidden_size,
+                                 pattern_size=h.pattern_size, output_size=hidden, beta=h.beta, dropout=h.dropout)
+
+        self.v_hopfield = hopfield(config.visual_memory_dim)
+        self.r_hopfield = hopfield(config.report_memory_dim)
         self.output_proj = nn.Linear(hidden, width)
         nn.init.normal_(self.output_proj.weight, std=0.02)
         nn.init.zeros_(self.output_proj.bias)
@@ -83,7 +86,8 @@ class AMMRG(ImagePrefixLLM):
     @property
     def prompt_length(self) -> int:
         """Positions before the report: BOS + prompt head + visual tokens + prompt tail."""
-        return int(self.bos_id is not None) + len(self.prompt_ids[0]) + self.config.prefix_length() + len(self.prompt_ids[1])
+        head, tail = self.prompt_ids
+        return int(self.bos_id is not None) + len(head) + self.config.prefix_length() + len(tail)
 
     # ---- memories ----
     def set_memories(self, visual: torch.Tensor, report: torch.Tensor) -> None:
@@ -112,7 +116,8 @@ class AMMRG(ImagePrefixLLM):
         b, device = prefix.shape[0], prefix.device
         head = ([self.bos_id] if self.bos_id is not None else []) + self.prompt_ids[0]
         dtype = self.llm.get_input_embeddings().weight.dtype
-        return torch.cat([self._embed(head, b, device), prefix.to(dtype), self._embed(self.prompt_ids[1], b, device)], 1)
+        tail = self._embed(self.prompt_ids[1], b, device)
+        return torch.cat([self._embed(head, b, device), prefix.to(dtype), tail], 1)
 
     def build_inputs(self, prefix: torch.Tensor, report_ids: torch.Tensor, report_mask: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -123,14 +128,14 @@ class AMMRG(ImagePrefixLLM):
         embeds = torch.cat([prompt, self.llm.get_input_embeddings()(report_ids)], dim=1)
         ones = torch.ones(b, n, dtype=torch.long, device=prefix.device)
         attention = torch.cat([ones, report_mask.long()], dim=1)
-        labels = torch.cat([torch.full_like(ones, IGNORE_INDEX), report_ids.masked_fill(report_mask == 0, IGNORE_INDEX)], 1)
+        report_labels = report_ids.masked_fill(report_mask == 0, IGNORE_INDEX)
+        labels = torch.cat([torch.full_like(ones, IGNORE_INDEX), report_labels], 1)
         return embeds, attention, labels
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pixel_values: torch.Tensor | None = None,
                 image_counts: list[int] | None = None, image_features: torch.Tensor | None = None) -> torch.Tensor:
         """Mean next-token cross-entropy over report tokens (``input_ids`` = report + EOS, right-padded)."""
-        if image_features is None:
-            image_features = self.encode_images(pixel_values, image_counts)
+        image_features = self._image_features(pixel_values, image_counts, image_features)
         embeds, attention, labels = self.build_inputs(self.visual_prefix(image_features), input_ids, attention_mask)
         logits = self.llm(inputs_embeds=embeds, attention_mask=attention).logits
         return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
@@ -141,10 +146,10 @@ class AMMRG(ImagePrefixLLM):
                          image_features: torch.Tensor | None = None, **generate_kwargs: Any) -> torch.LongTensor:
         """New token ids per study. Every prompt has the same length, so no padding is needed and a
         study's output does not depend on its batch mates."""
-        if image_features is None:
-            image_features = self.encode_images(pixel_values, image_counts)
+        image_features = self._image_features(pixel_values, image_counts, image_features)
         embeds = self.prompt_embeddings(self.visual_prefix(image_features))
         attention = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
-        options: dict[str, Any] = dict(do_sample=False, eos_token_id=self.eos_id, pad_token_id=self.pad_id, use_cache=True)
+        options: dict[str, Any] = dict(do_sample=False, eos_token_id=self.eos_id, pad_token_id=self.pad_id,
+                                       use_cache=True)
         options.update(generate_kwargs)
         return self.llm.generate(inputs_embeds=embeds, attention_mask=attention, **options)

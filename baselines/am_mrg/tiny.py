@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
-from rrg_bench.baselines.am_mrg.configuration import PROMPT, ImageConfig, Stage1Config
+from rrg_bench.baselines.am_mrg.configuration import PROMPT, Stage1Config
 from rrg_bench.baselines.common.tiny import WIDTH, build_tiny_llm, train_chat_tokenizer
 from rrg_bench.baselines.common.tiny import tiny_vit_config as tiny_vision_config
+from rrg_bench.baselines.common.vision import ImageConfig
 from rrg_bench.errors import WeightsUnavailable
 
 __all__ = ["build_tiny_llm", "build_tiny_report_encoder", "tiny_qformer_config", "tiny_stage1_config",

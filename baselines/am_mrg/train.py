@@ -30,7 +30,6 @@ from rrg_bench.api.types import Study
 from rrg_bench.baselines.am_mrg.configuration import (
     AMMRGConfig,
     HopfieldConfig,
-    ImageConfig,
     Stage1Config,
     paper_qformer_config,
     paper_swin_config,
@@ -43,7 +42,6 @@ from rrg_bench.baselines.am_mrg.memory import (
     build_visual_memory,
     check_train_only,
     copy_memory,
-    file_sha256,
     load_memory,
     memory_provenance,
     memory_study_ids,
@@ -59,7 +57,9 @@ from rrg_bench.baselines.common.images import pixel_batch, pixel_values
 from rrg_bench.baselines.common.session import TrainingSession
 from rrg_bench.baselines.common.splits import study_images
 from rrg_bench.baselines.common.trainloop import ModelIO, forward_loss
+from rrg_bench.baselines.common.vision import ImageConfig
 from rrg_bench.errors import UsageError
+from rrg_bench.hashing import sha256_file as file_sha256
 
 TRAINING_INFO = "am_mrg_training.json"
 MEMORIES = "memories"
@@ -430,6 +430,6 @@ def train(request: TrainRequest) -> Path:
     """Train the stage named by ``request.stage``; returns the checkpoint directory (stage 1: with its
     visual memory, for ``--set stage1=``; stage 2: a generator checkpoint for ``bench run``)."""
     preset, recipe = resolve_recipe(request.stage, request.preset, request.overrides, request.dataset.name)
-    if request.stage == 1:
+    if isinstance(recipe, Stage1Recipe):  # resolve_recipe returns the recipe of request.stage
         return _train_stage1(request, preset, recipe)
     return _train_stage2(request, preset, recipe)

@@ -22,14 +22,15 @@ from pydantic import Field
 from rrg_bench.api.generator import GeneratorContext
 from rrg_bench.api.types import Generation, Study
 from rrg_bench.baselines.anat_attn.presets import MaskOptions
-from rrg_bench.baselines.common.generation import CheckpointGenerator, decode_rows
+from rrg_bench.baselines.common.generation import CheckpointGenerator, CheckpointParams, decode_rows
 from rrg_bench.errors import UsageError
 
 if TYPE_CHECKING:
     from rrg_bench.baselines.anat_attn.masks import GridMaskProvider
+    from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
 
 
-class AnatAttnParams(MaskOptions):
+class AnatAttnParams(CheckpointParams, MaskOptions):
     """The checkpoint, its decoding (the paper's: greedy, repetition penalty 1.2, 150 new tokens) and
     where its masks come from (``MaskOptions``)."""
 
@@ -53,6 +54,7 @@ class AnatAttnGenerator(CheckpointGenerator):
     needs_images = True
     Params = AnatAttnParams
     params: AnatAttnParams
+    _model: AnatAttnForReportGeneration | None
     checkpoint_model = "anat_attn"
 
     def __init__(self, **params: Any) -> None:
@@ -109,7 +111,7 @@ class AnatAttnGenerator(CheckpointGenerator):
         pixels = pixel_batch(paths, model.config.image, [s.study_id for s in batch])
         grid_masks = self._provider.grid_masks(paths, pixels) if self._provider is not None else None
         p = self.params
-        beam = {"length_penalty": p.length_penalty} if p.num_beams > 1 else {}
+        beam: dict[str, Any] = {"length_penalty": p.length_penalty} if p.num_beams > 1 else {}  # to HF generate
         with torch.inference_mode():
             ids = model.generate_reports(
                 pixel_values=pixels.to(self._device),

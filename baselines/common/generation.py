@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rrg_bench.api.generator import Generator
 from rrg_bench.api.types import Study
+
+if TYPE_CHECKING:
+    from torch import nn
 
 #: min/max new tokens per dataset family (AM-MRG's test scripts: MIMIC-CXR and CheXpert Plus 80/120,
 #: IU X-Ray 40/100); S2D-Align published none and uses the same
@@ -43,14 +46,20 @@ def report_lengths(dataset: str, recipe: Any) -> dict[str, int]:
     }
 
 
-class LLMDecodingParams(BaseModel):
-    """Params of an LLM report generator (am_mrg, s2d_align): the checkpoint and its decoding.
-    Subclasses redefine ``checkpoint`` to describe their own checkpoint."""
+class CheckpointParams(BaseModel):
+    """What ``CheckpointGenerator`` reads of every checkpoint generator's params, so that it can resolve
+    the weights without knowing the model."""
 
     model_config = ConfigDict(extra="forbid")
 
     checkpoint: str = Field(description="checkpoint: local directory or hub id (with revision)")
     revision: str | None = Field(None, description="hub commit id (required for hub ids)")
+
+
+class LLMDecodingParams(CheckpointParams):
+    """Params of an LLM report generator (am_mrg, s2d_align): the checkpoint and its decoding.
+    Subclasses redefine ``checkpoint`` to describe their own checkpoint."""
+
     num_beams: int = Field(3, ge=1)
     repetition_penalty: float = Field(2.0, gt=0)
     length_penalty: float = 2.0
@@ -79,14 +88,16 @@ class CheckpointGenerator(Generator):
     """A generator whose weights are one checkpoint (``params.checkpoint`` at ``params.revision``).
 
     The checkpoint is resolved and hashed on first use, so ``fingerprint`` can name the weights by
-    content before ``setup`` loads them. Subclasses set ``checkpoint_model`` (named in messages)."""
+    content before ``setup`` loads them. Subclasses set ``checkpoint_model`` (named in messages) and
+    ``Params`` (a ``CheckpointParams``), and declare ``_model`` as the model class they load."""
 
     checkpoint_model: ClassVar[str]
+    params: CheckpointParams
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._model = None
-        self._tokenizer = None
+        self._model: nn.Module | None = None
+        self._tokenizer: Any = None
         self._checkpoint_dir: Path | None = None
         self._checkpoint_sha256: str | None = None
         self._device = "cpu"
@@ -120,13 +131,14 @@ def batch_pixels(batch: Sequence[Study], images: str, image: Any) -> tuple[Any, 
     return pixel_batch([p for ps in per_study for p in ps], image, ids), [len(ps) for ps in per_study]
 
 
-def decode_rows(tokenizer: Any, rows: Sequence[Sequence[int]], eos: int) -> list[tuple[str, int, bool]]:
-    """(text with whitespace collapsed, number of tokens before EOS, whether EOS was written) per row."""
+def decode_rows(tokenizer: Any, rows: Sequence[Sequence[int]], eos: int | None) -> list[tuple[str, int, bool]]:
+    """(text with whitespace collapsed, number of tokens before EOS, whether EOS was written) per row;
+    a tokenizer without an EOS token (``eos`` None) never stops a row early."""
     decoded = []
     for row in rows:
         row = list(row)
-        stopped = eos in row
-        tokens = row[: row.index(eos)] if stopped else row
+        end = row.index(eos) if eos is not None and eos in row else None
+        tokens, stopped = row[:end], end is not None
         text = tokenizer.decode(tokens, skip_special_tokens=True)
         decoded.append((" ".join(text.split()), len(tokens), stopped))
     return decoded

@@ -48,6 +48,15 @@ class ImagePrefixLLM(nn.Module):
         """(N_images, 3, S, S) -> (B, T, D_v): a study's images' token sequences averaged."""
         return encode_studies(self.vision_encoder, pixel_values, image_counts)
 
+    def _image_features(self, pixel_values: torch.Tensor | None, image_counts: Sequence[int] | None,
+                        image_features: torch.Tensor | None) -> torch.Tensor:
+        """``image_features`` when given (the feature cache), else the encoder's on ``pixel_values``."""
+        if image_features is not None:
+            return image_features
+        if pixel_values is None:
+            raise ValueError("pass pixel_values or image_features")
+        return self.encode_images(pixel_values, image_counts)
+
     def own_state_dict(self) -> dict[str, torch.Tensor]:
         """Everything but the LLM (saved by reference, bundled, or as a LoRA adapter)."""
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if not k.startswith("llm.")}

@@ -85,8 +85,10 @@ def parse_override(cls: type[BaseModel], name: str, raw: str, *, describe_expect
         return None
     if typing.get_origin(annotation) is list:
         return [part.strip() for part in raw.split(",") if part.strip()]
+    # pydantic types a field's annotation as optional; a model field always has one (``x: None`` is NoneType)
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation if annotation is not None else type(None))
     try:
-        return TypeAdapter(annotation).validate_python(raw, strict=False)
+        return adapter.validate_python(raw, strict=False)
     except ValidationError as exc:
         expected = f" (expected {describe_annotation(annotation)})" if describe_expected else ""
         raise UsageError(f"--set {name}={raw!r}: {exc.errors()[0]['msg']}{expected}") from None

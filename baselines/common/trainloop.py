@@ -33,25 +33,60 @@ from rrg_bench.hashing import derive_seed
 
 
 class LoopSettings(Protocol):
-    """The recipe fields the loop reads (``baselines.common.presets.LoopRecipe`` provides them)."""
+    """The recipe fields the loop reads (``baselines.common.presets.LoopRecipe`` provides them). Read-only
+    properties, because the loop never assigns them: a recipe may narrow a field (``optimizer`` is a
+    ``Literal``) and still satisfy the protocol."""
 
-    optimizer: str
-    lr: float
-    weight_decay: float
-    adam_beta1: float
-    adam_beta2: float
-    schedule: str
-    warmup_ratio: float
-    grad_accum: int
-    grad_clip: float | None
-    epochs: int
-    max_batches_per_epoch: int | None
-    max_steps: int | None
-    eval_every_steps: int
-    patience: int | None
-    min_delta: float
-    save_every_steps: int
-    keep_checkpoints: int
+    @property
+    def optimizer(self) -> str: ...
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def weight_decay(self) -> float: ...
+
+    @property
+    def adam_beta1(self) -> float: ...
+
+    @property
+    def adam_beta2(self) -> float: ...
+
+    @property
+    def schedule(self) -> str: ...
+
+    @property
+    def warmup_ratio(self) -> float: ...
+
+    @property
+    def grad_accum(self) -> int: ...
+
+    @property
+    def grad_clip(self) -> float | None: ...
+
+    @property
+    def epochs(self) -> int: ...
+
+    @property
+    def max_batches_per_epoch(self) -> int | None: ...
+
+    @property
+    def max_steps(self) -> int | None: ...
+
+    @property
+    def eval_every_steps(self) -> int: ...
+
+    @property
+    def patience(self) -> int | None: ...
+
+    @property
+    def min_delta(self) -> float: ...
+
+    @property
+    def save_every_steps(self) -> int: ...
+
+    @property
+    def keep_checkpoints(self) -> int: ...
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):

@@ -61,6 +61,14 @@ def build_vision_encoder(spec: dict[str, Any]) -> torch.nn.Module:
     return AutoModel.from_config(config, **extra)
 
 
+def encoder_width(encoder: torch.nn.Module) -> int:
+    """Width of an encoder's tokens: its config's ``hidden_size`` (``transformers`` encoders and
+    am_mrg's ARM alike). ``nn.Module`` types an unknown attribute as a tensor or sub-module; ``config``
+    is neither (a plain attribute holding a ``transformers`` or pydantic config), so it is read untyped."""
+    config: Any = encoder.config
+    return int(config.hidden_size)
+
+
 def encode_studies(encoder: torch.nn.Module, pixel_values: torch.Tensor,
                    image_counts: Sequence[int] | None = None) -> torch.Tensor:
     """(N_images, 3, S, S) -> (B, T, D): each study's images encoded and their token sequences

@@ -32,6 +32,7 @@ from rrg_bench.baselines.common.generation import (
 from rrg_bench.errors import UsageError
 
 if TYPE_CHECKING:
+    from rrg_bench.baselines.s2d_align.model import S2DAlign
     from rrg_bench.baselines.s2d_align.references import ReferenceIndex
 
 DISPLAY_NAME = "S2D-Align (unofficial, from abstract)"
@@ -56,6 +57,7 @@ class S2DAlignGenerator(CheckpointGenerator):
     needs_images = True
     Params = S2DAlignParams
     params: S2DAlignParams
+    _model: S2DAlign | None
     checkpoint_model = "s2d_align"
 
     def __init__(self, **params: Any) -> None:

@@ -22,7 +22,7 @@ from torch import nn
 
 from rrg_bench.baselines.common.collate import IGNORE_INDEX
 from rrg_bench.baselines.common.mllm import ImagePrefixLLM
-from rrg_bench.baselines.common.vision import build_vision_encoder
+from rrg_bench.baselines.common.vision import build_vision_encoder, encoder_width
 from rrg_bench.baselines.s2d_align.configuration import PROMPT_HEAD, MemoryConfig, S2DAlignConfig
 
 BANK_KEY = "memory_adapter.bank"
@@ -64,7 +64,7 @@ class S2DAlign(ImagePrefixLLM):
         super().__init__()
         self.config = config
         self.vision_encoder = build_vision_encoder(config.vision_config)
-        width = int(self.vision_encoder.config.hidden_size)
+        width = encoder_width(self.vision_encoder)
         d_llm = int(llm.get_input_embeddings().embedding_dim)
         self.projector = build_projector(config.projector, width, d_llm)
         self.memory_adapter = MemoryAdapter(d_llm, config.memory)
@@ -140,15 +140,6 @@ class S2DAlign(ImagePrefixLLM):
         label_t = torch.tensor([[IGNORE_INDEX] * (longest - len(lab)) + lab for lab in labels], device=device)
         positions = (mask.cumsum(-1) - 1).clamp_min(0)
         return embeds, mask, positions, label_t
-
-    def _image_features(self, pixel_values: torch.Tensor | None, image_counts: Sequence[int] | None,
-                        image_features: torch.Tensor | None) -> torch.Tensor:
-        """``image_features`` when given (the feature cache), else the encoder's on ``pixel_values``."""
-        if image_features is not None:
-            return image_features
-        if pixel_values is None:
-            raise ValueError("pass pixel_values or image_features")
-        return self.encode_images(pixel_values, image_counts)
 
     def forward(self, tails: Sequence[str], targets: Sequence[Sequence[int]], pixel_values: torch.Tensor | None = None,
                 image_counts: Sequence[int] | None = None, phrase_targets: torch.Tensor | None = None,

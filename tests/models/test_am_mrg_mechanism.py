@@ -122,7 +122,8 @@ def test_grad_cam_from_hooks_equals_direct_autograd_on_the_final_norm():
     assert cam.shape == (2, 56, 56) and cam.min() >= 0 and cam.max() <= 1  # min-max scaled, then resized
 
     tokens = model.encoder(pixel_values=pixels).last_hidden_state  # output of the final LayerNorm
-    q = model.qformer(query_embeds=model.disease_tokens.expand(2, -1, -1), encoder_hidden_states=tokens).last_hidden_state
+    queries = model.disease_tokens.expand(2, -1, -1)
+    q = model.qformer(query_embeds=queries, encoder_hidden_states=tokens).last_hidden_state
     logits = model.heads[4](model.norm(model.proj(q)).mean(1))
     grad, = torch.autograd.grad(torch.softmax(logits, -1)[:, 1].sum(), tokens)
     act = tokens.detach().transpose(1, 2).reshape(2, -1, 7, 7)

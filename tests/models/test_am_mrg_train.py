@@ -143,7 +143,8 @@ def test_bench_run_writes_a_full_record_and_two_processes_give_the_same_predicti
     if not ACCELERATE.exists():
         pytest.skip("accelerate is not installed in this environment")
     cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rrg_bench", *args, "--runs-dir", str(tmp_path / "multi")]
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rrg_bench", *args,
+           "--runs-dir", str(tmp_path / "multi")]
     proc = subprocess.run(cmd, env={**bench_env(), "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert next((tmp_path / "multi").rglob("predictions.jsonl")).read_bytes() == single
