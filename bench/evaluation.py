@@ -7,17 +7,20 @@ so a number from a notebook equals the number from ``bench``.
 >>> result = rrg_bench.score(["no pleural effusion.", "heart is enlarged."],
 ...                         ["there is no pleural effusion.", "the heart is normal."],
 ...                         metrics="chexpert_rules", n_boot=0)
->>> sorted(result.to_dict())[:2]
-['chexpert_rules_f1[labels=14,avg=macro,uncertain=positive]', 'chexpert_rules_f1[labels=14,avg=micro,uncertain=positive]']
+>>> for metric_id in sorted(result.to_dict())[:2]:
+...     print(metric_id)
+chexpert_rules_f1[labels=14,avg=macro,uncertain=positive]
+chexpert_rules_f1[labels=14,avg=micro,uncertain=positive]
 >>> result["chexpert_rules_f1[labels=14,avg=micro,uncertain=positive]"].value  # "No Finding" agrees once
 0.5
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rrg_bench.errors import BenchError, UsageError
 
@@ -31,14 +34,14 @@ if TYPE_CHECKING:
 class Scores:
     """Every computed metric (value, 95% CI, convention) and every requested one that could not run."""
 
-    metrics: dict[str, "MetricValue"]
+    metrics: dict[str, MetricValue]
     unavailable: dict[str, str] = field(default_factory=dict)
     #: scorer spec -> per-study sufficient statistics (index: study id), for your own resampling
-    stats: dict[str, "pd.DataFrame"] = field(default_factory=dict)
+    stats: dict[str, pd.DataFrame] = field(default_factory=dict)
     #: one row per study: reference, prediction and every per-study value (as ``samples.parquet``)
-    samples: "pd.DataFrame | None" = None
+    samples: pd.DataFrame | None = None
 
-    def __getitem__(self, metric_id: str) -> "MetricValue":
+    def __getitem__(self, metric_id: str) -> MetricValue:
         try:
             return self.metrics[metric_id]
         except KeyError:
@@ -82,11 +85,13 @@ def _studies(hyps: Sequence[str], refs: Sequence[str], ids: Sequence[str] | None
 
 def score(hyps: Sequence[str], refs: Sequence[str], metrics: str | Sequence[str] = "nlg",
           ids: Sequence[str] | None = None, *, n_boot: int = 1000, seed: int = 0, device: str = "cpu",
-          batch_size: int = 16, progress: bool = False) -> Scores:
+          batch_size: int = 16, progress: bool = False, workers: int | None = None) -> Scores:
     """Score aligned hypotheses against references (one reference per study).
 
     ``metrics`` is a ``--metrics`` value (``"nlg"``, ``"default"``, ``"nlg[conv=r2gen],chexbert"``)
     or a list of specs. CIs are percentile bootstraps over studies (``n_boot=0`` disables them).
+    ``workers`` is ``--workers`` (processes a scorer may use; never changes a value). Java programs
+    (METEOR, the PTB tokeniser) stay up for later calls in this process and end with it.
     Raises ``BenchError`` when no requested metric could be computed.
     """
     from rrg_bench.progress import ProgressReporter
@@ -94,13 +99,13 @@ def score(hyps: Sequence[str], refs: Sequence[str], metrics: str | Sequence[str]
     from rrg_bench.run.spec import RunOptions, check_options
     from rrg_bench.specs import build_scorers
 
-    check_options(RunOptions(device=device, batch_size=batch_size, n_boot=n_boot))
+    check_options(RunOptions(device=device, batch_size=batch_size, n_boot=n_boot, workers=workers))
     studies = _studies(hyps, refs, ids)
     scorers = build_scorers(metrics)
     reporter = ProgressReporter(enabled=progress)
     with reporter.session():
         outcome = score_studies(studies, list(hyps), scorers, device=device, batch_size=batch_size, n_boot=n_boot,
-                                seed=seed, reporter=reporter)
+                                seed=seed, reporter=reporter, workers=workers)
     if not outcome.metrics:
         raise BenchError("no requested metric could be computed: "
                          + "; ".join(f"{s}: {r}" for s, r in outcome.unavailable.items()))
@@ -112,7 +117,7 @@ def evaluate(model: str, dataset: str = "demo", split: str = "test", metrics: st
              model_params: dict[str, str] | None = None, checkpoint: str | None = None, limit: int | None = None,
              seed: int = 0, runs_dir: str | Path = "runs", data_root: str | Path | None = None, device: str = "cpu",
              batch_size: int = 8, n_boot: int = 1000, progress: bool = False,
-             log_to: str | Sequence[str] | None = None) -> "ResultsRecord":
+             log_to: str | Sequence[str] | None = None, workers: int | None = None) -> ResultsRecord:
     """Generate with a registered generator and score, exactly as ``bench run``; returns the record.
 
     The run directory (predictions, journal, ``records/``) is written under ``runs_dir``; calling
@@ -131,7 +136,7 @@ def evaluate(model: str, dataset: str = "demo", split: str = "test", metrics: st
     spec = RunSpec(dataset=dataset, split=split, model=model, model_params=params, metrics=expand_metrics(metrics),
                    seed=seed, limit=limit)
     opts = RunOptions(runs_dir=Path(runs_dir), data_root=Path(data_root) if data_root else None, device=device,
-                      batch_size=batch_size, n_boot=n_boot, progress=progress)
+                      batch_size=batch_size, n_boot=n_boot, progress=progress, workers=workers)
     reporter = ProgressReporter(enabled=progress)
     with reporter.session():
         result = run(spec, opts, reporter)
@@ -141,7 +146,7 @@ def evaluate(model: str, dataset: str = "demo", split: str = "test", metrics: st
     return result.record
 
 
-def samples(run_or_record: str | Path) -> "pd.DataFrame":
+def samples(run_or_record: str | Path) -> pd.DataFrame:
     """The per-study samples (reference, prediction, per-study values) of a record or of a run's
     fullest complete record, as ``bench samples`` shows them."""
     from rrg_bench.samples import read_samples

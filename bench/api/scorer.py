@@ -11,12 +11,14 @@ where it does not (METEOR's jar aggregate), ``ci_method`` says so.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
 from rrg_bench.api.params import NoParams, validated
+from rrg_bench.errors import UsageError
 
 if TYPE_CHECKING:  # pandas is imported lazily at scoring time
     import pandas as pd
@@ -47,12 +49,15 @@ class ScoringContext:
     #: the dataset's train-split references, read (hash-checked) on the first call; None when
     #: scoring outside a dataset or the dataset has no train split
     train_references: Callable[[], Sequence[str]] | None = None
+    #: worker processes a scorer may spread its work over (``--workers``); None = the scorer's default.
+    #: Never changes a value: a scorer that shards must merge exactly as one process would.
+    workers: int | None = None
 
 
 @dataclass
 class ScoreResult:
     values: dict[str, float]
-    stats: "pd.DataFrame"  # index: study_id, in the order given to ``score``
+    stats: pd.DataFrame  # index: study_id, in the order given to ``score``
     #: label -> {precision, recall, f1, support}; the breakdown behind every column of the scorer,
     #: so the runner attaches it to each of them (boards draw heatmaps from it)
     per_label: dict[str, dict[str, float]] | None = None
@@ -101,11 +106,28 @@ class Scorer(ABC):
               ctx: ScoringContext) -> ScoreResult:
         """Score aligned lists (same length, same order)."""
 
+    def checked_count(self, study_ids: Sequence[str], hyps: Sequence[str], refs: Sequence[str], *,
+                      unavailable: type[Exception] | None = None) -> int:
+        """The number of studies, once the lists are aligned and not empty; with ``unavailable`` (e.g.
+        ``WeightsUnavailable``), also raise that error with ``unavailable_reason()`` if it cannot run here.
+
+        One place for the checks every ``score`` starts with, so each scorer refuses the same inputs
+        with the same words."""
+        n = len(study_ids)
+        if not (n == len(hyps) == len(refs)):
+            raise ValueError(f"{self.name}: {n} ids, {len(hyps)} hypotheses, {len(refs)} references")
+        if n == 0:
+            raise UsageError(f"metric {self.name!r}: there are no studies to score")
+        reason = self.unavailable_reason() if unavailable is not None else None
+        if unavailable is not None and reason is not None:
+            raise unavailable(reason)
+        return n
+
     @abstractmethod
-    def aggregate(self, stats: "pd.DataFrame") -> dict[str, float]:
+    def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         """Corpus values from per-study statistics (any subset or resample of rows)."""
 
-    def per_study(self, stats: "pd.DataFrame") -> "pd.DataFrame | None":
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame | None:
         """Per-study values a person can read (``samples.parquet``), derived from the statistics.
 
         Index: study id (as ``stats``). Columns: a column id for the per-study version of a reported

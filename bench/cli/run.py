@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.markup import escape
@@ -30,6 +31,7 @@ from rrg_bench.cli.options import (
     RunsDirOpt,
     SeedOpt,
     SplitOpt,
+    WorkersOpt,
     model_params,
 )
 
@@ -87,14 +89,17 @@ GENERATION_OPTIONS = [
     _option("image_col", ImageColOpt, "image"),
 ]
 SCORING_OPTIONS = [_option("metrics", MetricsOpt, "default"), _option("n_boot", NBootOpt, 1000),
-                   _option("log_to", LogToOpt, None)]
+                   _option("log_to", LogToOpt, None), _option("workers", WorkersOpt, None)]
 PROGRESS_OPTION = [_option("progress", ProgressOpt, True)]
 
+Command = TypeVar("Command", bound=Callable[..., None])
 
-def declared(*groups: list[inspect.Parameter]) -> Any:
+
+def declared(*groups: list[inspect.Parameter]) -> Callable[[Command], Command]:
     """Give a ``**options`` command the signature typer reads: the shared option groups, in order."""
-    def decorate(fn: Any) -> Any:
-        fn.__signature__ = inspect.Signature([p for group in groups for p in group], return_annotation=None)
+    def decorate(fn: Command) -> Command:
+        fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]  # typer reads this attribute
+            [p for group in groups for p in group], return_annotation=None)
         return fn
     return decorate
 
@@ -107,7 +112,7 @@ def _spec_and_options(o: dict[str, Any], metrics: list[str]) -> tuple[Any, Any]:
                    limit=o["limit"], images=o["images"], image_id_col=o["image_id_col"], image_col=o["image_col"])
     opts = RunOptions(runs_dir=o["runs_dir"], data_root=o["data_root"], device=o["device"],
                       batch_size=o["batch_size"], n_boot=o.get("n_boot", 0), progress=o["progress"],
-                      fresh=o["fresh"])
+                      fresh=o["fresh"], workers=o.get("workers"))
     return spec, opts
 
 
@@ -119,10 +124,9 @@ def run(**options: Any) -> None:
     Re-running the same command resumes an interrupted run. Under [bold]accelerate launch -m rrg_bench run …[/bold]
     studies are sharded across processes and merged in study order.
     """
+    from rrg_bench.loggers import parse_targets
     from rrg_bench.run import run as do_run
     from rrg_bench.specs import expand_metrics
-
-    from rrg_bench.loggers import parse_targets
 
     spec, opts = _spec_and_options(options, expand_metrics(options["metrics"]))
     trackers = parse_targets(options["log_to"])
@@ -161,9 +165,11 @@ def score(
     id_col: Annotated[str, typer.Option("--id-col", help="Name of the study id field/column.")] = "study_id",
     text_col: Annotated[str, typer.Option("--text-col", help="Name of the report field/column.")] = "report",
     allow_partial: Annotated[bool, typer.Option(
-        "--allow-partial", help="Score the overlap when ids are missing or extra (record marked ineligible).")] = False,
+        "--allow-partial",
+        help="Score the overlap when ids are missing or extra (record marked ineligible).")] = False,
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Directory for the staged predictions and records/ (default: under --runs-dir).")] = None,
+        "--output", "-o",
+        help="Directory for the staged predictions and records/ (default: under --runs-dir).")] = None,
     name: Annotated[str, typer.Option(
         "--name", help="The system's name in records and leaderboards (e.g. the paper's model name).")] = "external",
     seed: SeedOpt = 0,
@@ -171,6 +177,7 @@ def score(
     batch_size: BatchOpt = 16,
     n_boot: NBootOpt = 1000,
     log_to: LogToOpt = None,
+    workers: WorkersOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Score someone's predictions file against a dataset split (joined by study id, never by line)."""
@@ -180,7 +187,7 @@ def score(
 
     trackers = parse_targets(log_to)
     opts = RunOptions(runs_dir=runs_dir, data_root=data_root, device=device, batch_size=batch_size, n_boot=n_boot,
-                      progress=progress)
+                      progress=progress, workers=workers)
     progress_reporter = reporter(progress)
     with progress_reporter.session():
         result = score_file(predictions, dataset=dataset, split=split, metrics=expand_metrics(metrics), opts=opts,

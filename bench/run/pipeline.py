@@ -8,10 +8,11 @@ published, so no other command can change the predictions in between.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rrg_bench.api.dataset import Dataset
 from rrg_bench.errors import BenchError, PredictionsError, UsageError
@@ -39,7 +40,8 @@ class RunResult:
 def load_dataset(name: str, data_root: Path | None) -> Dataset:
     from rrg_bench.registry import registry
 
-    return registry("datasets").get(name)(data_root)
+    dataset_cls: type[Dataset] = registry("datasets").get(name)
+    return dataset_cls(data_root)
 
 
 def spec_dataset(spec: RunSpec, opts: RunOptions) -> Dataset:
@@ -70,7 +72,7 @@ def _score(studies: Sequence[Any], hypotheses: Sequence[str], metrics: Sequence[
 
     outcome = score_studies(studies, hypotheses, build_scorers(metrics), device=opts.device,
                             batch_size=opts.batch_size, n_boot=opts.n_boot, seed=seed, reporter=reporter,
-                            dataset=dataset)
+                            dataset=dataset, workers=opts.workers)
     _require_some(outcome)
     return outcome
 
@@ -109,7 +111,8 @@ def run(spec: RunSpec, opts: RunOptions, reporter: ProgressReporter | None = Non
             scored=Scored([s.study_id for s in gen.studies], hyps, [s.reference for s in gen.studies],
                           gen.dataset_identity["n_expected"], spec.limit),
             outcome=outcome, started=started, device=opts.device,
-            ineligible=[] if gen.generator.eligible else [f"generator {spec.model!r} is a sanity check, never eligible"])
+            ineligible=[] if gen.generator.eligible
+            else [f"generator {spec.model!r} is a sanity check, never eligible"])
     return RunResult(gen.run_dir, path, record, created)
 
 

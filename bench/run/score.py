@@ -9,8 +9,9 @@ never silently vanishes from the record.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rrg_bench.api.dataset import Dataset
 from rrg_bench.api.scorer import ScoringContext
@@ -28,9 +29,9 @@ class ScoringOutcome:
     requested: list[str]
     metrics: dict[str, MetricValue] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
-    stats: dict[str, "pd.DataFrame"] = field(default_factory=dict)  # scorer spec -> per-study statistics
+    stats: dict[str, pd.DataFrame] = field(default_factory=dict)  # scorer spec -> per-study statistics
     #: scorer spec -> per-study values a person can read (Scorer.per_study), for samples.parquet
-    per_study: dict[str, "pd.DataFrame"] = field(default_factory=dict)
+    per_study: dict[str, pd.DataFrame] = field(default_factory=dict)
     cache: dict[str, dict[str, int]] = field(default_factory=dict)
     fingerprints: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -62,14 +63,14 @@ def _metric_values(scorer: Any, result: Any, cis: dict[str, Any], n: int) -> dic
 
 def score_studies(studies: Sequence[Study], hypotheses: Sequence[str], scorers: Sequence[Any], *, device: str,
                   batch_size: int, n_boot: int, seed: int, reporter: ProgressReporter,
-                  dataset: Dataset | None = None) -> ScoringOutcome:
+                  dataset: Dataset | None = None, workers: int | None = None) -> ScoringOutcome:
     """Every scorer over the same aligned (study, hypothesis, reference) triples."""
     from rrg_bench.cache import AnnotationCache
     from rrg_bench.stats import bootstrap_ci
 
     ctx = ScoringContext(device=device, batch_size=batch_size, cache=AnnotationCache(), progress=reporter.task,
                          dataset=dataset.name if dataset is not None else None,
-                         train_references=train_references(dataset))
+                         train_references=train_references(dataset), workers=workers)
     ids = [s.study_id for s in studies]
     refs = [s.reference for s in studies]
     outcome = ScoringOutcome(requested=[s.spec for s in scorers])
@@ -97,7 +98,7 @@ def score_studies(studies: Sequence[Study], hypotheses: Sequence[str], scorers: 
 
 
 def samples_frame(study_ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[str],
-                  outcome: ScoringOutcome) -> "pd.DataFrame":
+                  outcome: ScoringOutcome) -> pd.DataFrame:
     """One row per study: its reference, its prediction, and every scorer's per-study values."""
     import pandas as pd
 

@@ -39,6 +39,8 @@ class RunOptions:
     n_boot: int = 1000
     progress: bool = True
     fresh: bool = False
+    #: worker processes a scorer may use (METEOR JVMs for ``nlg``); None = each scorer's default
+    workers: int | None = None
 
 
 def check_options(opts: RunOptions, limit: int | None = None) -> None:
@@ -49,6 +51,8 @@ def check_options(opts: RunOptions, limit: int | None = None) -> None:
         raise UsageError(f"--n-boot must be 0 (no CIs) or a positive number of resamples, got {opts.n_boot}")
     if limit is not None and limit <= 0:
         raise UsageError(f"--limit must be a positive number of studies, got {limit}")
+    if opts.workers is not None and opts.workers <= 0:
+        raise UsageError(f"--workers must be a positive number of processes, got {opts.workers}")
     check_device(opts.device)
 
 

@@ -7,8 +7,9 @@ writes into site-packages; the METEOR wrapper desyncs on a newline, never drains
 has no timeout and can hang at interpreter exit; SPICE downloads at run time. So the
 numeric work is pycocoevalcap's (``BleuScorer``, ``Rouge``, ``Cider``, the METEOR 1.5 jar,
 CoreNLP's PTBTokenizer with pycocoevalcap's punctuation list) and only the process
-handling is ours (:mod:`.java`, :mod:`.meteor`). Parity tests pin every value to a direct
-pycocoevalcap call.
+handling is ours (:mod:`.java`, :mod:`.meteor`, :mod:`.ptb`): both JVMs stay up for the process
+and serve every later call (:mod:`.pool`), METEOR can be sharded over several jars with the
+jar's own merge (``--workers``). Parity tests pin every value to a direct pycocoevalcap call.
 
 Per-study sufficient statistics (BLEU clipped counts and lengths, METEOR's 23 jar
 statistics, per-study ROUGE-L and CIDEr-D) let :meth:`NLGScorer.aggregate` recompute the

@@ -8,15 +8,20 @@ Unicode line breaks silently break. Everything that touches the JVM goes through
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pycocoevalcap.tokenizer import ptbtokenizer as _ptb
 
@@ -35,6 +40,10 @@ class JavaUnavailable(ToolUnavailable):
 
 class NLGSubprocessError(ToolUnavailable):
     """The METEOR or PTB-tokeniser subprocess failed, desynchronised or timed out."""
+
+
+class NLGTimeout(NLGSubprocessError):
+    """A Java program did not answer in time and was killed (retrying elsewhere would wait again)."""
 
 
 def java_executable() -> str | None:
@@ -106,7 +115,7 @@ def run_to_completion(cmd: Sequence[str], *, timeout_s: float, what: str, worklo
         done = subprocess.run(list(cmd), stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        raise NLGSubprocessError(
+        raise NLGTimeout(
             f"{what} (Java) did not answer within {timeout_s:g} s for {workload} and was killed; "
             "raise BENCH_NLG_TIMEOUT if the input is huge."
         ) from None
@@ -126,3 +135,147 @@ def stderr_tail(fh: Any, limit: int = 600) -> str:
     except (OSError, ValueError):
         return ""
     return text[-limit:]
+
+
+# ---------------------------------------------------------------------------------------
+# Long-lived Java programs
+# ---------------------------------------------------------------------------------------
+
+
+def _kill(proc: subprocess.Popen, owner: int) -> None:
+    """Kill ``proc`` unless called in a forked child: the JVM belongs to the process that started it."""
+    if os.getpid() == owner and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+class JavaProcess:
+    """A Java program kept running and spoken to over its pipes, that is never left behind.
+
+    Why: a JVM start costs from 0.15 s (CoreNLP) to 5-12 s (METEOR's paraphrase table), so a
+    process is worth reusing, and a reused process must be as safe as a one-shot one. stderr
+    goes to a temp file (a pipe nobody reads fills up and blocks the JVM); every exchange runs
+    under a watchdog that kills the JVM at its deadline; the JVM is killed on ``close()``, on
+    leaving a ``with`` block, when the object is collected and at interpreter exit, but never
+    by a forked child (its copy of this object does not own the JVM). ``clean`` is False from
+    the start of an exchange until it completed, so a pool can tell a JVM that may hold half
+    an answer (and must be replaced) from one that can serve the next call.
+    """
+
+    #: names the program in error messages
+    what: ClassVar[str] = "the Java program"
+
+    def __init__(self, cmd: Sequence[str], *, cwd: Path | None, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        #: it has answered once: its start-up is over
+        self.answered = False
+        self.clean = True
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self._proc = subprocess.Popen(list(cmd), cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=self._stderr)
+        except OSError as exc:
+            self._stderr.close()
+            raise NLGSubprocessError(f"could not start {self.what} ({cmd[0]}): {exc}") from None
+        self._owner = os.getpid()
+        self._finalizer = weakref.finalize(self, _kill, self._proc, self._owner)
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the JVM: end of input first (an idle one exits within ~0.1 s), then kill."""
+        if os.getpid() != self._owner:
+            return
+        try:
+            if self._proc.stdin and not self._proc.stdin.closed:
+                self._proc.stdin.close()
+            self._proc.wait(timeout=2)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            self._finalizer()  # kills if still running
+            if self._proc.stdout:
+                self._proc.stdout.close()
+            self._stderr.close()
+
+    def disown(self) -> None:
+        """In a forked child: forget the parent's JVM without touching it."""
+        self._finalizer.detach()
+
+    @contextlib.contextmanager
+    def exchange(self, deadline: float | None = None) -> Iterator[threading.Event]:
+        """One request and its reply, by one thread at a time, killed at ``deadline`` (monotonic
+        seconds; default ``timeout_s`` from now). Yields the event the watchdog sets when it fires."""
+        with self._lock:
+            self.clean = False
+            timed_out = threading.Event()
+
+            def on_timeout() -> None:
+                timed_out.set()
+                self._proc.kill()
+
+            remaining = (deadline - time.monotonic()) if deadline is not None else self.timeout_s
+            watchdog = threading.Timer(max(remaining, 0.0), on_timeout)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                yield timed_out
+                self.clean = self.alive
+            finally:
+                watchdog.cancel()
+
+    def write(self, data: bytes) -> None:
+        """Send bytes; a dead JVM is reported by the next read, with its stderr."""
+        try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(data)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def read_line(self, timed_out: threading.Event) -> str:
+        assert self._proc.stdout is not None
+        raw = self._proc.stdout.readline()
+        if not raw:
+            raise self._failure(timed_out)
+        self.answered = True
+        return raw.decode("utf-8", "replace").strip()
+
+    def read_exactly(self, size: int, timed_out: threading.Event) -> bytes:
+        assert self._proc.stdout is not None
+        chunks, missing = [], size
+        while missing:
+            chunk = self._proc.stdout.read(missing)
+            if not chunk:
+                raise self._failure(timed_out)
+            chunks.append(chunk)
+            missing -= len(chunk)
+        return b"".join(chunks)
+
+    def _failure(self, timed_out: threading.Event) -> NLGSubprocessError:
+        self._proc.wait()
+        if timed_out.is_set():
+            return NLGTimeout(
+                f"{self.what} (Java) did not answer within {self.timeout_s:g} s and was killed; "
+                "raise BENCH_NLG_TIMEOUT for very large inputs."
+            )
+        return NLGSubprocessError(
+            f"{self.what} (Java) exited unexpectedly (code {self._proc.returncode}){self.exit_hint}. "
+            f"stderr: {stderr_tail(self._stderr) or '(empty)'}"
+        )
+
+    #: appended to the message of an unexpected exit
+    exit_hint: ClassVar[str] = ""

@@ -1,25 +1,26 @@
-"""METEOR 1.5: the jar as a safe subprocess, and its scores recomputed from its statistics.
+"""METEOR 1.5: the jar as a safe subprocess, sharded over several, and its scores recomputed from its statistics.
 
 Why both halves live here: the jar reports, per study, the 23 statistics of its
 ``MeteorStats`` line; :func:`meteor_from_stats` and :func:`meteor_corpus` replay the jar's own
 arithmetic on them, so a bootstrap resample of studies gets the corpus METEOR the jar would
 print, without starting a JVM again. The process half keeps pycocoevalcap's protocol but not
-its hazards (see :class:`MeteorProcess`).
+its hazards (see :class:`MeteorProcess`), and :func:`score_sharded` spreads the ``SCORE``
+lines over several jars without changing a single byte of what the jar computes.
 """
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
+import math
 import threading
-import weakref
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rrg_bench.metrics.nlg.java import METEOR_JAR, NLGSubprocessError, one_line, require_java, stderr_tail
+from rrg_bench.metrics.nlg.java import METEOR_JAR, JavaProcess, NLGSubprocessError, one_line, require_java
 
 #: METEOR 1.5's statistics line, in the jar's order (MeteorStats.toString)
 METEOR_STAT_NAMES: tuple[str, ...] = (
@@ -32,18 +33,14 @@ METEOR_STAT_NAMES: tuple[str, ...] = (
 METEOR_ALPHA, METEOR_BETA, METEOR_GAMMA, METEOR_DELTA = 0.85, 0.2, 0.6, 0.75
 METEOR_WEIGHTS = (1.0, 0.6, 0.8, 0.6)  # exact, stem, synonym, paraphrase
 
+Advance = Callable[[int], Any]
+
 
 @dataclass
 class MeteorOutput:
     corpus: float
     item_scores: list[float]
     item_stats: list[list[float]]
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
 
 
 def _meteor_field(text: str) -> str:
@@ -54,136 +51,133 @@ def _meteor_field(text: str) -> str:
     return text
 
 
-class MeteorProcess:
+def score_line(hyp: str, ref: str) -> str:
+    """pycocoevalcap's ``SCORE`` line for one pair (its ``_stat``), made safe for the line protocol."""
+    # line breaks out first, then pycocoevalcap's own hypothesis handling
+    hyp = _meteor_field(one_line(hyp).replace("|||", "").replace("  ", " "))
+    return " ||| ".join(("SCORE", _meteor_field(ref), hyp)) + "\n"
+
+
+def _check_pairs(hyps: Sequence[str], refs: Sequence[str]) -> None:
+    if len(hyps) != len(refs) or not hyps:
+        raise ValueError("METEOR needs equally many (>0) hypotheses and references")
+
+
+class MeteorProcess(JavaProcess):
     """One METEOR 1.5 jar in ``-stdio`` mode, spoken to exactly as pycocoevalcap's ``Meteor``.
 
     Differences from pycocoevalcap's wrapper, all about process safety: line breaks and
-    ``|||`` are removed from hypotheses *and* references; stderr goes to a temp file (a pipe
-    nobody reads fills up and blocks the JVM); a watchdog kills the JVM after
-    ``timeout_s``; lines are written from a thread so the JVM never waits for us; the
-    process is killed on ``close()``, on leaving a ``with`` block, and at interpreter exit.
+    ``|||`` are removed from hypotheses *and* references; lines are written from a thread so
+    the JVM never waits for us; and everything :class:`~.java.JavaProcess` guarantees
+    (stderr drained, a watchdog, killed on ``close()``, on leaving a ``with`` block, and at
+    interpreter exit). The jar keeps no state between lines (a ``SCORE`` line's statistics do
+    not depend on earlier lines, ``EVAL`` starts a fresh aggregate), so one process can serve
+    any number of calls.
     """
 
+    what = "METEOR"
+    exit_hint = "; it needs Java and a 2 GB heap (-Xmx2G)"
+
     def __init__(self, *, timeout_s: float = 600.0, java: str | None = None) -> None:
-        self.timeout_s = timeout_s
         java = java or require_java()
-        self._stderr = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(
-            [java, "-jar", "-Xmx2G", str(METEOR_JAR), "-", "-", "-stdio", "-l", "en", "-norm"],
-            cwd=METEOR_JAR.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._stderr,
-        )
-        self._finalizer = weakref.finalize(self, _kill, self._proc)
-        self._lock = threading.Lock()
+        super().__init__([java, "-jar", "-Xmx2G", str(METEOR_JAR), "-", "-", "-stdio", "-l", "en", "-norm"],
+                         cwd=METEOR_JAR.parent, timeout_s=timeout_s)
 
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
+    def score(self, hyps: Sequence[str], refs: Sequence[str], advance: Advance | None = None) -> MeteorOutput:
+        """Per-item statistics (``SCORE``), then per-item and corpus scores (``EVAL``), within one timeout."""
+        deadline = time.monotonic() + self.timeout_s
+        return self.evaluate(self.segment_stats(hyps, refs, advance, deadline=deadline), deadline=deadline)
 
-    @property
-    def alive(self) -> bool:
-        return self._proc.poll() is None
-
-    def __enter__(self) -> MeteorProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        try:
-            if self._proc.stdin and not self._proc.stdin.closed:
-                self._proc.stdin.close()  # an idle jar exits at end of input within ~0.1 s
-            self._proc.wait(timeout=2)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        finally:
-            self._finalizer()  # kills if still running
-            if self._proc.stdout:
-                self._proc.stdout.close()
-            self._stderr.close()
-
-    def score(self, hyps: Sequence[str], refs: Sequence[str],
-              advance: Callable[[int], Any] | None = None) -> MeteorOutput:
-        """Per-item statistics (``SCORE``), then per-item and corpus scores (``EVAL``)."""
-        if len(hyps) != len(refs) or not hyps:
-            raise ValueError("METEOR needs equally many (>0) hypotheses and references")
-        with self._lock:
-            timed_out = threading.Event()
-
-            def on_timeout() -> None:
-                timed_out.set()
-                self._proc.kill()
-
-            watchdog = threading.Timer(self.timeout_s, on_timeout)
-            watchdog.daemon = True
-            watchdog.start()
+    def segment_stats(self, hyps: Sequence[str], refs: Sequence[str], advance: Advance | None = None, *,
+                      deadline: float | None = None) -> list[str]:
+        """The jar's statistics line for each pair, in order (one ``SCORE`` line each)."""
+        _check_pairs(hyps, refs)
+        payload = "".join(score_line(h, r) for h, r in zip(hyps, refs)).encode("utf-8")
+        with self.exchange(deadline) as timed_out:
+            writer = threading.Thread(target=self.write, args=(payload,), daemon=True)
+            writer.start()
             try:
-                return self._exchange(hyps, refs, advance, timed_out)
+                stats = []
+                for _ in hyps:
+                    stats.append(self.read_line(timed_out))
+                    if advance is not None:
+                        advance(1)
             finally:
-                watchdog.cancel()
+                writer.join(timeout=5)
+            for line in stats:
+                if len(line.split()) != len(METEOR_STAT_NAMES):
+                    raise NLGSubprocessError(f"METEOR returned an unexpected statistics line: {line[:200]!r}")
+        return stats
 
-    def _exchange(self, hyps: Sequence[str], refs: Sequence[str],
-                  advance: Callable[[int], Any] | None, timed_out: threading.Event) -> MeteorOutput:
-        lines = []
-        for hyp, ref in zip(hyps, refs):
-            # line breaks out first, then pycocoevalcap's own hypothesis handling
-            hyp = _meteor_field(one_line(hyp).replace("|||", "").replace("  ", " "))
-            lines.append(" ||| ".join(("SCORE", _meteor_field(ref), hyp)) + "\n")
-        writer = threading.Thread(target=self._write_all, args=(lines,), daemon=True)
-        writer.start()
-        try:
-            stats_lines = []
-            for _ in lines:
-                stats_lines.append(self._read_line(timed_out))
-                if advance is not None:
-                    advance(1)
-            writer.join()
-            self._write_all(["EVAL ||| " + " ||| ".join(stats_lines) + "\n"])
-            item_scores = [self._read_float(timed_out) for _ in lines]
+    def evaluate(self, stats: Sequence[str], *, deadline: float | None = None) -> MeteorOutput:
+        """Per-item and corpus METEOR of statistics lines (one ``EVAL`` line): the jar's own arithmetic."""
+        with self.exchange(deadline) as timed_out:
+            self.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode("utf-8"))
+            item_scores = [self._read_float(timed_out) for _ in stats]
             corpus = self._read_float(timed_out)
-        finally:
-            writer.join(timeout=5)
-        item_stats = []
-        for line in stats_lines:
-            fields = line.split()
-            if len(fields) != len(METEOR_STAT_NAMES):
-                raise NLGSubprocessError(f"METEOR returned an unexpected statistics line: {line[:200]!r}")
-            item_stats.append([float(x) for x in fields])
-        return MeteorOutput(corpus=corpus, item_scores=item_scores, item_stats=item_stats)
-
-    def _write_all(self, lines: list[str]) -> None:
-        try:
-            assert self._proc.stdin is not None
-            for line in lines:
-                self._proc.stdin.write(line.encode("utf-8"))
-            self._proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass  # the reader reports the dead process with its stderr
-
-    def _read_line(self, timed_out: threading.Event) -> str:
-        assert self._proc.stdout is not None
-        raw = self._proc.stdout.readline()
-        if raw:
-            return raw.decode("utf-8", "replace").strip()
-        if timed_out.is_set():
-            self._proc.wait()
-            raise NLGSubprocessError(
-                f"METEOR (Java) did not answer within {self.timeout_s:g} s and was killed; "
-                "raise BENCH_NLG_TIMEOUT for very large inputs."
-            )
-        self._proc.wait()
-        raise NLGSubprocessError(
-            f"the METEOR jar exited unexpectedly (code {self._proc.returncode}); it needs Java "
-            f"and a 2 GB heap (-Xmx2G). stderr: {stderr_tail(self._stderr) or '(empty)'}"
-        )
+        return MeteorOutput(corpus=corpus, item_scores=item_scores,
+                            item_stats=[[float(x) for x in line.split()] for line in stats])
 
     def _read_float(self, timed_out: threading.Event) -> float:
-        line = self._read_line(timed_out)
+        line = self.read_line(timed_out)
         try:
             return float(line)
         except ValueError:
             raise NLGSubprocessError(f"METEOR protocol out of sync: expected a score, got {line[:200]!r}") from None
+
+
+def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` contiguous, near-equal ``[start, stop)`` ranges covering ``range(n)`` (none empty)."""
+    shards = max(1, min(shards, n))
+    cuts = [round(i * n / shards) for i in range(shards + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def score_sharded(meteors: Sequence[MeteorProcess], hyps: Sequence[str], refs: Sequence[str], *,
+                  advance: Advance | None = None, started: Advance | None = None) -> MeteorOutput:
+    """METEOR of all pairs with the ``SCORE`` lines spread over ``meteors``, exactly as one jar.
+
+    ``SCORE`` lines are stateless, so each jar scores a contiguous shard; the statistics lines
+    are put back in the original order and sent as **one** ``EVAL`` line to the first jar, which
+    is byte for byte what a single pycocoevalcap process sends: the per-item and corpus scores
+    are the jar's own, not a re-aggregation. One deadline (the longest ``timeout_s``) covers the
+    whole pass; a failing shard kills the others so the error surfaces at once. ``started`` is
+    called once, at the first answer (the end of a JVM start-up, which can take seconds).
+    """
+    _check_pairs(hyps, refs)
+    deadline = time.monotonic() + max(m.timeout_s for m in meteors)
+    step = _first_answer_announced(advance, started)
+    bounds = shard_bounds(len(hyps), len(meteors))
+    if len(bounds) == 1:
+        stats = meteors[0].segment_stats(hyps, refs, step, deadline=deadline)
+    else:
+        with ThreadPoolExecutor(max_workers=len(bounds), thread_name_prefix="meteor-shard") as shards:
+            futures = [shards.submit(m.segment_stats, hyps[a:b], refs[a:b], step, deadline=deadline)
+                       for m, (a, b) in zip(meteors, bounds)]
+            try:
+                stats = [line for future in futures for line in future.result()]
+            except BaseException:
+                for meteor in meteors:
+                    meteor.close()
+                raise
+    return meteors[0].evaluate(stats, deadline=deadline)
+
+
+def _first_answer_announced(advance: Advance | None, started: Advance | None) -> Advance | None:
+    if started is None:
+        return advance
+    lock, announced = threading.Lock(), [False]
+
+    def step(n: int) -> None:
+        if not announced[0]:
+            with lock:
+                if not announced[0]:
+                    announced[0] = True
+                    started(1)
+        if advance is not None:
+            advance(n)
+
+    return step
 
 
 # ---------------------------------------------------------------------------------------
@@ -218,7 +212,9 @@ def meteor_from_stats(stats: np.ndarray) -> np.ndarray:
         test_total, ref_total = _meteor_totals(stage)
         perfect = (test_total == tl) & (ref_total == rl) & (chunks == 1.0)
         frag = np.where(perfect, 0.0, chunks / ((twm_words + rwm_words) / 2))
-        penalty = METEOR_GAMMA * np.power(frag, METEOR_BETA)
+        # math.pow, not np.power: numpy's SIMD power differs from Java's Math.pow in the last bit
+        # for some inputs; libm's pow matched the jar on every value measured (CARD.md, METEOR)
+        penalty = METEOR_GAMMA * np.array([math.pow(f, METEOR_BETA) for f in frag.tolist()])
         score = f_mean * (1.0 - penalty)
     return np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))
 

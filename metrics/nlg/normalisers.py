@@ -7,7 +7,6 @@ a further convention is one more :class:`Normaliser` in :data:`NORMALISERS`.
 
 from __future__ import annotations
 
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,14 +14,9 @@ from typing import Any, ClassVar
 
 from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.errors import BenchError, UsageError
-from rrg_bench.metrics.nlg.java import (
-    PTB_JAR,
-    PTB_PUNCTUATIONS,
-    NLGSubprocessError,
-    one_line,
-    require_java,
-    run_to_completion,
-)
+from rrg_bench.metrics.nlg import ptb
+from rrg_bench.metrics.nlg.java import NLGSubprocessError, NLGTimeout, require_java
+from rrg_bench.metrics.nlg.pool import POOL
 from rrg_bench.metrics.nlg.r2gen import (
     R2GenSettings,
     Vocabulary,
@@ -59,10 +53,15 @@ class TextNormaliser(Normaliser):
     def normalise(self, texts: Sequence[str], *, timeout_s: float) -> list[str]:
         """Normalise all texts in one go (one JVM start for the PTB tokeniser)."""
 
+    def normalise_blocks(self, blocks: Sequence[Sequence[str]], *, timeout_s: float) -> list[list[str]]:
+        """Several lists of texts, each normalised as one call would (a tokeniser's context never
+        crosses from one list into the next)."""
+        return [self.normalise(block, timeout_s=timeout_s) for block in blocks]
+
     def prepare(self, hyps: Sequence[str], refs: Sequence[str], ctx: ScoringContext, *,
                 timeout_s: float) -> tuple[list[str], list[str], list[str]]:
-        texts = self.normalise([*hyps, *refs], timeout_s=timeout_s)
-        return texts[:len(hyps)], texts[len(hyps):], []
+        hyp_t, ref_t = self.normalise_blocks([hyps, refs], timeout_s=timeout_s)
+        return hyp_t, ref_t, []
 
 
 class PTBNormaliser(TextNormaliser):
@@ -72,32 +71,50 @@ class PTBNormaliser(TextNormaliser):
     (``ptbtokenizer.PUNCTUATIONS``) as ``PTBTokenizer.tokenize`` — a parity test shows
     identical output — but (a) replace every line-break character, not only ``\\n``,
     (b) check that CoreNLP returned exactly one line per text instead of zipping silently,
-    (c) write the temporary file outside site-packages, (d) enforce a timeout.
+    (c) write no temporary file into site-packages, (d) enforce a timeout, and (e) keep one
+    tokeniser JVM for the process (:mod:`.ptb`). Predictions and references are tokenised as
+    two separate inputs, as pycocoevalcap's two ``tokenize`` calls do.
     """
 
     id = "ptb:corenlp-3.4.1"
     description = "PTB-tokenised (pycocoevalcap PTBTokenizer, CoreNLP 3.4.1, lower-cased, punctuation dropped)"
 
     def normalise(self, texts: Sequence[str], *, timeout_s: float) -> list[str]:
-        if not texts:
-            return []
+        return self.normalise_blocks([texts], timeout_s=timeout_s)[0]
+
+    def normalise_blocks(self, blocks: Sequence[Sequence[str]], *, timeout_s: float) -> list[list[str]]:
+        lists = [list(block) for block in blocks]
+        if not any(lists):
+            return [[] for _ in lists]
         java = require_java()
-        body = "\n".join(one_line(t) for t in texts)
-        with tempfile.TemporaryDirectory(prefix="rrg-bench-ptb-") as tmp:
-            src = Path(tmp) / "captions.txt"
-            src.write_bytes(body.encode("utf-8"))
-            cmd = [java, "-cp", str(PTB_JAR), "edu.stanford.nlp.process.PTBTokenizer",
-                   "-preserveLines", "-lowerCase", str(src)]
-            stdout = run_to_completion(cmd, timeout_s=timeout_s, what="the PTB tokeniser (CoreNLP)",
-                                       workload=f"{len(texts)} texts")
-        # CoreNLP keeps the line structure byte for byte: n texts -> exactly n-1 newlines
-        lines = stdout.decode("utf-8").split("\n")
-        if len(lines) != len(texts):
-            raise NLGSubprocessError(
-                f"the PTB tokeniser returned {len(lines)} lines for {len(texts)} texts; refusing "
-                "to guess which line belongs to which study."
-            )
-        return [" ".join(w for w in line.rstrip().split(" ") if w not in PTB_PUNCTUATIONS) for line in lines]
+        classes = ptb.server_classes(java, timeout_s=timeout_s)
+        if classes is not None:
+            done = _with_server(java, classes, lists, timeout_s)
+            if done is not None:
+                return done
+        return [ptb.run_command(java, block, timeout_s=timeout_s) if block else [] for block in lists]
+
+
+def _with_server(java: str, classes: Path, blocks: list[list[str]], timeout_s: float) -> list[list[str]] | None:
+    """The blocks tokenised by the process's tokeniser server; None if it cannot start (then the
+    command is used, now and for the rest of the process). A server that answered before and then
+    fails, or one that times out, is an error: the command would fail or wait the same way."""
+    started: list[ptb.PTBServer] = []
+
+    def start() -> ptb.PTBServer:
+        started.append(ptb.PTBServer(java=java, classes=classes, timeout_s=timeout_s))
+        return started[-1]
+
+    try:
+        with POOL.lease(("ptb", java, str(classes)), 1, start, timeout_s=timeout_s) as (server,):
+            return [server.tokenise(block) if block else [] for block in blocks]
+    except NLGTimeout:
+        raise
+    except NLGSubprocessError:
+        if not started or started[0].answered:
+            raise
+        ptb.forget_server(java)
+        return None
 
 
 class R2GenCleanNormaliser(TextNormaliser):
@@ -139,7 +156,7 @@ class R2GenConventionNormaliser(Normaliser):
 
     def __init__(self, *, cleaner: str | None = None, threshold: int | None = None,
                  max_seq_length: int | None = None) -> None:
-        self.overrides = {"cleaner": cleaner, "threshold": threshold, "max_seq_length": max_seq_length}
+        self.overrides: dict[str, Any] = {"cleaner": cleaner, "threshold": threshold, "max_seq_length": max_seq_length}
         self._vocab: Vocabulary | None = None
         self._vocab_source: Callable[[], Sequence[str]] | None = None
         self._facts: dict[str, Any] = {}

@@ -29,8 +29,10 @@ from rrg_bench.metrics.nlg.java import (
     require_java,
 )
 from rrg_bench.metrics.nlg.maths import BLEU_N, coco_scores, corpus_values, statistics_frame
-from rrg_bench.metrics.nlg.meteor import MeteorProcess
+from rrg_bench.metrics.nlg.meteor import MeteorProcess, score_sharded
 from rrg_bench.metrics.nlg.normalisers import NORMALISERS, Normaliser, PTBNormaliser, R2GenConventionNormaliser
+from rrg_bench.metrics.nlg.pool import POOL
+from rrg_bench.metrics.nlg.sentence import nlg_samples
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,6 +96,7 @@ class NLGScorer(Scorer):
                 self.timeout_s = float(env)
             except ValueError:
                 raise UsageError(f"BENCH_NLG_TIMEOUT={env!r} is not a number of seconds") from None
+        self.params: NLGParams
         self.normaliser: Normaliser = _make_normaliser(self.params)
         self._meteor: MeteorProcess | None = None
 
@@ -111,14 +114,18 @@ class NLGScorer(Scorer):
 
     @contextlib.contextmanager
     def session(self) -> Iterator[NLGScorer]:
-        """Share one METEOR JVM between several ``score`` calls (its start costs ~6 s).
+        """Reserve one METEOR JVM for this scorer's ``score`` calls (its start costs 5-12 s).
 
-        Outside a session each ``score`` call starts and closes its own JVM.
+        Every call reuses the process's live JVMs anyway (:mod:`.pool`); a session only keeps one
+        for this scorer and scores on it alone (``workers`` is then 1). It goes back to the pool
+        afterwards, or is replaced if it crashed.
         """
         if self._meteor is not None:
             yield self
             return
-        with MeteorProcess(timeout_s=self.timeout_s) as meteor:
+        java = require_java()
+        with POOL.lease(("meteor", java), 1, lambda: MeteorProcess(timeout_s=self.timeout_s, java=java),
+                        timeout_s=self.timeout_s) as (meteor,):
             self._meteor = meteor
             try:
                 yield self
@@ -167,18 +174,21 @@ class NLGScorer(Scorer):
             raise ValueError("nlg: study ids must be unique")
         java = require_java()
 
-        # The METEOR JVM spends seconds loading its paraphrase table and then works in its own
-        # process: start it first and let it run while Python computes BLEU/ROUGE/CIDEr.
-        # The stack closes our JVM before joining the thread pool, so an error here never
-        # leaves the METEOR thread waiting on a live process.
+        # A METEOR JVM spends seconds loading its paraphrase table and then works in its own
+        # process: lease (or start) it first and let it run while Python computes BLEU/ROUGE/CIDEr.
+        # The lease is released before the thread pool is joined and closes a JVM still in an
+        # exchange, so an error here never leaves the METEOR thread waiting on a live process.
         with contextlib.ExitStack() as stack:
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="meteor"))
-            meteor = (self._meteor if self._meteor is not None
-                      else stack.enter_context(MeteorProcess(timeout_s=self.timeout_s, java=java)))
+            executor = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="meteor"))
+            meteors = self._meteors(stack, java, ctx.workers, n)
+            starting = ctx.progress("starting METEOR (Java)…", 1) if ctx.progress and not all(
+                m.answered for m in meteors) else None
             hyp_t, ref_t, notes = self.normaliser.prepare(hyps, refs, ctx, timeout_s=self.timeout_s)
             advance = ctx.progress("METEOR", n) if ctx.progress else None
-            met_future = pool.submit(meteor.score, hyp_t, ref_t, advance)
+            met_future = executor.submit(score_sharded, meteors, hyp_t, ref_t, advance=advance, started=starting)
             coco = coco_scores(hyp_t, ref_t)
+            # the statistics table needs pandas: its cold import (~0.5 s) is paid while METEOR works
+            import pandas  # noqa: F401
             met, met_failure = _meteor_or_failure(met_future, hyp_t, study_ids)
 
         values = dict(zip([c.id for c in self.columns()], [*coco.bleu, met.corpus if met else None,
@@ -188,9 +198,37 @@ class NLGScorer(Scorer):
                            stats=statistics_frame(study_ids, coco, met), unavailable=unavailable,
                            ci_method="bootstrap", notes=[*notes, *coco.notes])
 
+    def _meteors(self, stack: contextlib.ExitStack, java: str, workers: int | None, n: int) -> list[MeteorProcess]:
+        """The session's JVM if it is healthy, else ``meteor_workers(...)`` JVMs leased from the pool."""
+        own = self._meteor
+        if own is not None and own.alive and own.clean:
+            return [own]
+        key = ("meteor", java)
+        count = meteor_workers(workers, n)
+        return stack.enter_context(POOL.lease(key, count, lambda: MeteorProcess(timeout_s=self.timeout_s, java=java),
+                                              timeout_s=self.timeout_s))
+
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         ids = [c.id for c in self.columns()]
         return {k: v for k, v in zip(ids, corpus_values(stats)) if v is not None}
+
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
+        """Sentence BLEU-1..4 as pycocoevalcap's ``bleu_list``, and the per-study METEOR, ROUGE-L, CIDEr-D."""
+        return nlg_samples(stats, [c.id for c in self.columns()])
+
+
+def meteor_workers(requested: int | None, n: int) -> int:
+    """METEOR JVMs for ``n`` pairs: ``requested`` (``--workers``), at most one per pair; by default 1.
+
+    Why 1 by default: measured on a 2-core machine (benchmarks/README.md), two JVMs were slower
+    than one at 590 and at 16,000 studies: a second start-up costs 5-12 s of CPU and ~1.1 GB, and
+    competes with the Python scorers (BLEU, ROUGE-L, CIDEr-D) that run beside METEOR.
+    """
+    if requested is None:
+        return 1
+    if requested < 1:
+        raise UsageError(f"--workers must be a positive number of processes, got {requested}")
+    return max(1, min(requested, n))
 
 
 def _meteor_or_failure(future: Any, hyps: Sequence[str], study_ids: Sequence[str]) -> tuple[Any, str | None]:

@@ -14,7 +14,7 @@ import pytest
 
 from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.errors import BenchError, UsageError
-from rrg_bench.metrics.nlg import NLGScorer, java, meteor, normalisers
+from rrg_bench.metrics.nlg import NLGScorer, java, meteor, normalisers, ptb
 from rrg_bench.metrics.nlg.java import JavaUnavailable, NLGSubprocessError, java_executable
 from rrg_bench.metrics.nlg.meteor import MeteorProcess
 from rrg_bench.metrics.nlg.normalisers import PTBNormaliser, R2GenCleanNormaliser
@@ -81,7 +81,10 @@ def test_ptb_keeps_one_line_per_text_whatever_the_line_breaks():
 
 
 def test_ptb_refuses_a_misaligned_answer(monkeypatch):
+    """The command's output (the fallback where no tokeniser server can be built) and the
+    server's go through the same line check."""
     monkeypatch.setattr(normalisers, "require_java", lambda: "java")
+    monkeypatch.setattr(ptb, "server_classes", lambda java, timeout_s: None)
 
     def fake_run(cmd, **kwargs):
         return subprocess.CompletedProcess(cmd, 0, stdout=b"only one line", stderr=b"")
@@ -89,6 +92,8 @@ def test_ptb_refuses_a_misaligned_answer(monkeypatch):
     monkeypatch.setattr(java.subprocess, "run", fake_run)
     with pytest.raises(NLGSubprocessError, match="1 lines for 2 texts"):
         PTBNormaliser().normalise(["first", "second"], timeout_s=10)
+    with pytest.raises(NLGSubprocessError, match="3 lines for 2 texts"):
+        ptb.token_lines(b"a\nb\nc", 2)
 
 
 def test_missing_java_is_a_clear_bench_error(monkeypatch, tmp_path):
