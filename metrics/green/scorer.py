@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.cache import annotate_cached
-from rrg_bench.errors import UsageError, WeightsUnavailable
+from rrg_bench.errors import WeightsUnavailable
 from rrg_bench.hashing import sha256_tree
 from rrg_bench.metrics.green import parse
 
@@ -114,14 +114,7 @@ class GreenScorer(Scorer):
 
     def score(self, study_ids: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
               ctx: ScoringContext) -> ScoreResult:
-        n = len(study_ids)
-        if not (n == len(hyps) == len(refs)):
-            raise ValueError(f"green: {n} ids, {len(hyps)} hypotheses, {len(refs)} references")
-        if n == 0:
-            raise UsageError("metric 'green': there are no studies to score")
-        reason = self.unavailable_reason()
-        if reason is not None:
-            raise WeightsUnavailable(reason)
+        self.checked_count(study_ids, hyps, refs, unavailable=WeightsUnavailable)
         judge = self.judge(ctx.device)
         namespace = (f"green/impl={IMPL_VERSION}/model={sha256_tree(self.model_dir())[:16]}"
                      f"/max_length={self.params.max_length}")

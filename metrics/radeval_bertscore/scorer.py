@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
-from rrg_bench.errors import UsageError, WeightsUnavailable
+from rrg_bench.errors import WeightsUnavailable
 from rrg_bench.hashing import sha256_tree
 
 if TYPE_CHECKING:
@@ -118,14 +118,7 @@ class RadEvalBertScoreScorer(Scorer):
 
         from rrg_bench.metrics.bertscore.model import EMBED_BATCH, bertscore_prf
 
-        n = len(study_ids)
-        if not (n == len(hyps) == len(refs)):
-            raise ValueError(f"radeval_bertscore: {n} ids, {len(hyps)} hypotheses, {len(refs)} references")
-        if n == 0:
-            raise UsageError("metric 'radeval_bertscore': there are no studies to score")
-        reason = self.unavailable_reason()
-        if reason is not None:
-            raise WeightsUnavailable(reason)
+        n = self.checked_count(study_ids, hyps, refs, unavailable=WeightsUnavailable)
         model = load_model(self.model_dir(), self.params.layers, ctx.device)
         advance = ctx.progress("RadEval-BERTScore", n) if ctx.progress else None
         p, r, f = bertscore_prf(model, list(hyps), list(refs), idf=False, baseline=None, batch_size=EMBED_BATCH,

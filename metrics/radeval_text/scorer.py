@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
-from rrg_bench.errors import ToolUnavailable, UsageError
+from rrg_bench.errors import ToolUnavailable
 from rrg_bench.metrics.nlg.maths import BLEU_COLS, BLEU_N, bleu_from_counts
 
 if TYPE_CHECKING:
@@ -96,13 +96,7 @@ class RadEvalTextScorer(Scorer):
               ctx: ScoringContext) -> ScoreResult:
         import pandas as pd
 
-        if not (len(study_ids) == len(hyps) == len(refs)):
-            raise ValueError(f"radeval_text: {len(study_ids)} ids, {len(hyps)} hypotheses, {len(refs)} references")
-        if not study_ids:
-            raise UsageError("metric 'radeval_text': there are no studies to score")
-        reason = self.unavailable_reason()
-        if reason is not None:
-            raise ToolUnavailable(reason)
+        self.checked_count(study_ids, hyps, refs, unavailable=ToolUnavailable)
         counts = np.asarray(whitespace_bleu_counts(hyps, refs), dtype=np.float64).reshape(len(hyps), len(BLEU_COLS))
         columns: dict[str, Any] = dict(zip(BLEU_COLS, counts.T))
         columns.update({t: np.asarray(v, dtype=np.float64) for t, v in rouge_f1(hyps, refs).items()})

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.cache import annotate_cached
-from rrg_bench.errors import UsageError, WeightsUnavailable
+from rrg_bench.errors import WeightsUnavailable
 from rrg_bench.hashing import sha256_tree
 
 if TYPE_CHECKING:
@@ -116,14 +116,7 @@ class RaTEScoreScorer(Scorer):
 
         from rrg_bench.metrics.ratescore.model import affinity, pair_score, sentence_split
 
-        n = len(study_ids)
-        if not (n == len(hyps) == len(refs)):
-            raise ValueError(f"ratescore: {n} ids, {len(hyps)} hypotheses, {len(refs)} references")
-        if n == 0:
-            raise UsageError("metric 'ratescore': there are no studies to score")
-        reason = self.unavailable_reason()
-        if reason is not None:
-            raise WeightsUnavailable(reason)
+        n = self.checked_count(study_ids, hyps, refs, unavailable=WeightsUnavailable)
         models = self.models(ctx.device)
         ner, _ = self._dirs()
         namespace = f"ratescore/impl={IMPL_VERSION}/split=PyRuSH-{_version('PyRuSH')}/ner={sha256_tree(ner)[:16]}"

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.cache import annotate_cached
-from rrg_bench.errors import UsageError, WeightsUnavailable
+from rrg_bench.errors import WeightsUnavailable
 from rrg_bench.hashing import sha256_file_memo, sha256_tree
 from rrg_bench.metrics.srrbert import labels as L
 
@@ -129,14 +129,7 @@ class SRRBertScorer(Scorer):
               ctx: ScoringContext) -> ScoreResult:
         import pandas as pd
 
-        n = len(study_ids)
-        if not (n == len(hyps) == len(refs)):
-            raise ValueError(f"srrbert: {n} ids, {len(hyps)} hypotheses, {len(refs)} references")
-        if n == 0:
-            raise UsageError("metric 'srrbert': there are no studies to score")
-        reason = self.unavailable_reason()
-        if reason is not None:
-            raise WeightsUnavailable(reason)
+        n = self.checked_count(study_ids, hyps, refs, unavailable=WeightsUnavailable)
         clf = self.classifier(ctx.device)
         model, tok = self._dirs()
         namespace = (f"srrbert/impl={IMPL_VERSION}/model={sha256_tree(model)[:16]}/tok={sha256_tree(tok)[:16]}"

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.cache import annotate_cached
-from rrg_bench.errors import UsageError, WeightsUnavailable
+from rrg_bench.errors import WeightsUnavailable
 from rrg_bench.metrics.temporal_f1 import stanza_ner
 from rrg_bench.metrics.temporal_f1.keywords import keep_ner_entities, regex_entities, tem_f1
 
@@ -89,14 +89,7 @@ class TemporalF1Scorer(Scorer):
               ctx: ScoringContext) -> ScoreResult:
         import pandas as pd
 
-        n = len(study_ids)
-        if not (n == len(hyps) == len(refs)):
-            raise ValueError(f"temporal_f1: {n} ids, {len(hyps)} hypotheses, {len(refs)} references")
-        if n == 0:
-            raise UsageError("metric 'temporal_f1': there are no studies to score")
-        reason = self.unavailable_reason()
-        if reason is not None:
-            raise WeightsUnavailable(reason)
+        n = self.checked_count(study_ids, hyps, refs, unavailable=WeightsUnavailable)
         texts = [*refs, *hyps]
         hits = misses = 0
         found: list[set[str]] = [regex_entities(t) for t in texts]
