@@ -1,11 +1,12 @@
 """The ``radgraph`` package behind an adapter: local model files in, cached annotations out.
 
 Why an adapter instead of calling ``radgraph.F1RadGraph``: the package builds autograd graphs
-for every report (no ``no_grad``), annotates the same reference again for every system and
-every level, and downloads its weights and backbone from the Hub inside the constructor. Here
-each distinct text is annotated once, under ``torch.inference_mode()``, through the package's
-own loader (``radgraph.RadGraph``) pointed at a local model directory, and the annotation is
-cached by content. The levels (``rewards.py``) are then computed from the
+for every report (no ``no_grad``), runs one report per forward pass, annotates the same
+reference again for every system and every level, and downloads its weights and backbone from
+the Hub inside the constructor. Here each distinct text is annotated once, under
+``torch.inference_mode()``, by the package's own loaded model (``radgraph.RadGraph`` pointed at
+a local model directory) run in batches that reproduce its annotations exactly (``batched.py``),
+and the annotation is cached by content. The levels (``rewards.py``) are then computed from the
 annotations and equal the package's reward functions bit for bit.
 
 Local model directory = what the package extracts from its tarball: ``config.json``,
@@ -44,7 +45,8 @@ MODEL_TYPES: tuple[str, ...] = ("radgraph", "radgraph-xl", "modern-radgraph-xl")
 #: what ``radgraph`` extracts from ``StanfordAIMI/RRG_scorers/<model>.tar.gz``
 MODEL_FILES: tuple[str, ...] = ("config.json", "vocabulary", "weights.th")
 
-#: reports per call into the package (the package itself runs one report per forward pass)
+#: reports per call into the package's own loop (used only when ``batched.fast_path_reason``
+#: names a reason; the package runs one report per forward pass)
 CHUNK = 16
 
 
@@ -171,10 +173,16 @@ def _device_index(device: str) -> int:
 class RadGraphAnnotator:
     """One loaded radgraph model; annotates texts, de-duplicated and cached by content."""
 
-    def __init__(self, model: RadGraphModel, device: str = "cpu") -> None:
+    def __init__(self, model: RadGraphModel, device: str = "cpu", batched: bool = True) -> None:
         self.model = model
         self.device = device
+        #: False runs the package's own one-report loop (for comparisons; annotations are the same)
+        self.batched = batched
         self._radgraph: Any = None
+        #: why the package's loop ran instead of the batches (run notes), and reports re-annotated
+        #: alone because a decision was within the device's near-tie tolerance
+        self.loop_reason: str | None = None
+        self.reannotated = 0
 
     @property
     def namespace(self) -> str:
@@ -216,32 +224,53 @@ class RadGraphAnnotator:
 
         return not preprocess_reports([text], self.model.model_type)[0]["sentences"][0]
 
-    def annotate(self, texts: Sequence[str], progress: Callable[[str, int], Any] | None = None) -> list[dict]:
+    def annotate(self, texts: Sequence[str], progress: Callable[[str, int], Any] | None = None,
+                 batch_size: int = 16) -> list[dict]:
         """The package's annotation of each text, in order (blank texts: no entities)."""
         import torch
+
+        from rrg_bench.metrics.radgraph.batched import BatchedAnnotator, fast_path_reason
 
         texts = list(texts)
         results: list[dict | None] = [None] * len(texts)
         todo = [i for i, text in enumerate(texts) if not self.is_blank(text)]
         for i in set(range(len(texts))) - set(todo):
             results[i] = {"text": "", "entities": {}, "data_source": None, "data_split": "inference"}
-        advance = progress(f"RadGraph {self.model.model_type} annotation", len(todo)) if progress and todo else None
-        radgraph = self.load() if todo else None
+        if not todo:
+            return results  # type: ignore[return-value]
+        advance = progress(f"RadGraph {self.model.model_type} annotation", len(todo)) if progress else None
+        radgraph = self.load()
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Document .* has a sentence with a single token")
-            for start in range(0, len(todo), CHUNK):
-                chunk = todo[start:start + CHUNK]
-                output = radgraph([texts[i] for i in chunk])
-                for position, index in enumerate(chunk):
-                    if str(position) not in output:
-                        raise RuntimeError(f"radgraph produced no annotation for text {texts[index][:80]!r}")
-                    results[index] = output[str(position)]
-                if advance:
-                    advance(len(chunk))
+            self.loop_reason = fast_path_reason(radgraph.model) if self.batched else "batched=False"
+            if self.loop_reason is None:
+                batched = BatchedAnnotator(radgraph, batch_size)
+                annotations = batched.annotate([texts[i] for i in todo], advance)
+                self.reannotated += batched.reannotated
+            else:
+                annotations = self._package_loop(radgraph, [texts[i] for i in todo], advance)
+        for index, annotation in zip(todo, annotations):
+            results[index] = annotation
         return results  # type: ignore[return-value]
 
-    def annotate_cached(self, cache: Any, texts: Sequence[str],
-                        progress: Callable[[str, int], Any] | None = None) -> tuple[list[dict], int, int]:
+    @staticmethod
+    def _package_loop(radgraph: Any, texts: list[str], advance: Callable[[int], Any] | None) -> list[dict]:
+        """``radgraph(texts)`` in chunks: the package's own path, one report per forward pass."""
+        annotations = []
+        for start in range(0, len(texts), CHUNK):
+            chunk = texts[start:start + CHUNK]
+            output = radgraph(chunk)
+            for position, text in enumerate(chunk):
+                if str(position) not in output:
+                    raise RuntimeError(f"radgraph produced no annotation for text {text[:80]!r}")
+                annotations.append(output[str(position)])
+            if advance:
+                advance(len(chunk))
+        return annotations
+
+    def annotate_cached(self, cache: Any, texts: Sequence[str], progress: Callable[[str, int], Any] | None = None,
+                        batch_size: int = 16) -> tuple[list[dict], int, int]:
         from rrg_bench.cache import annotate_cached
 
-        return annotate_cached(cache, self.namespace, texts, lambda misses: self.annotate(misses, progress))
+        return annotate_cached(cache, self.namespace, texts,
+                               lambda misses: self.annotate(misses, progress, batch_size))

@@ -54,6 +54,7 @@ class RadGraphScorer(Scorer):
     name = "radgraph"
     version = "1"
     Params = RadGraphParams
+    params: RadGraphParams
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -129,7 +130,9 @@ class RadGraphScorer(Scorer):
         empty = [annotator.is_blank(h) or annotator.is_blank(r) for h, r in zip(hyps, refs)]
         kept = [i for i, is_empty in enumerate(empty) if not is_empty]
         texts = [hyps[i] for i in kept] + [refs[i] for i in kept]
-        annotations, hits, misses = annotator.annotate_cached(ctx.cache, texts, ctx.progress)
+        reannotated = annotator.reannotated
+        annotations, hits, misses = annotator.annotate_cached(ctx.cache, texts, ctx.progress, ctx.batch_size)
+        reannotated = annotator.reannotated - reannotated
         pairs: list[PairScores] = [EMPTY_PAIR] * len(study_ids)
         for position, index in enumerate(kept):
             pairs[index] = score_pair(annotations[position], annotations[position + len(kept)])
@@ -137,6 +140,12 @@ class RadGraphScorer(Scorer):
                              index=pd.Index(list(study_ids), name="study_id"), dtype=float)
         stats["empty"] = empty
         notes = []
+        if misses and annotator.loop_reason:
+            notes.append(f"RadGraph annotated one report per forward pass (the package's loop): "
+                         f"{annotator.loop_reason}")
+        if reannotated:
+            notes.append(f"{reannotated} report(s) annotated again alone by the package's loop: a decision "
+                         f"was within the near-tie tolerance on {ctx.device}")
         if sum(empty):
             notes.append(f"{sum(empty)} pair(s) with an empty hypothesis or reference scored 0 at every level "
                          f"(as F1RadGraph)")
@@ -156,3 +165,10 @@ class RadGraphScorer(Scorer):
         values = {level_column_id(model, level): mean(level) for level in LEVELS}
         values[er_mean_column_id(model)] = mean("er_mean")
         return values
+
+    def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
+        """Each report's reward at every level (the package's ``reward_list`` entries) and its ER mean."""
+        model = self.params.model
+        view = stats[[*LEVELS, "er_mean"]].astype(float)
+        view.columns = [*(level_column_id(model, level) for level in LEVELS), er_mean_column_id(model)]
+        return view
