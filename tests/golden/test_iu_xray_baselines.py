@@ -9,28 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import only_record
+from helpers.pycocoevalcap_direct import direct_pycocoevalcap
 from rrg_bench.cli import app
-
-
-def _direct_pycocoevalcap(refs: dict[str, str], hyps: dict[str, str]) -> dict[str, float]:
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.meteor.meteor import Meteor
-    from pycocoevalcap.rouge.rouge import Rouge
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
-
-    tok = PTBTokenizer()
-    gts = tok.tokenize({k: [{"caption": v}] for k, v in refs.items()})
-    res = tok.tokenize({k: [{"caption": v}] for k, v in hyps.items()})
-    out: dict[str, float] = {}
-    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    out.update({f"bleu{i + 1}[tok=ptb]": b for i, b in enumerate(bleu)})
-    meteor = Meteor()
-    out["meteor[tok=ptb]"], _ = meteor.compute_score(gts, res)
-    meteor.__del__()  # pycocoevalcap 1.2 closes its METEOR process only there
-    out["rouge_l[tok=ptb]"], _ = Rouge().compute_score(gts, res)
-    out["cider_d[tok=ptb]"], _ = Cider().compute_score(gts, res)
-    return out
 
 
 @pytest.mark.parametrize("model", ["constant_normal", "random_report", "oracle"])
@@ -55,7 +35,8 @@ def test_text_baseline_record_matches_pycocoevalcap(model, iu_root, tmp_path):
         obj = json.loads(line)
         hyps[obj["study_id"]] = obj["report"]
     assert list(hyps) == [e["id"] for e in annotation["test"]]
-    expected = _direct_pycocoevalcap(refs, hyps)
+    per_sentence: dict[str, list[float]] = {}
+    expected = direct_pycocoevalcap(refs, hyps, per_sentence)
     for metric_id, value in expected.items():
         got = record["metrics"][metric_id]["value"]
         assert abs(got - value) <= 1e-12, (metric_id, got, value)
@@ -63,3 +44,11 @@ def test_text_baseline_record_matches_pycocoevalcap(model, iu_root, tmp_path):
         assert lo <= got + 1e-9 and got - 1e-9 <= hi or model == "oracle"
     if model == "oracle":
         assert record["metrics"]["bleu4[tok=ptb]"]["value"] == pytest.approx(1.0, abs=1e-6)
+    # the record's samples: each study's per-study values are the per-sentence values pycocoevalcap returns
+    import pandas as pd
+
+    samples = pd.read_parquet(record_path.parent / record["samples"]["path"])
+    assert list(samples.index) == list(refs) and (samples["prediction"] == pd.Series(hyps)).all()
+    for metric_id, values in per_sentence.items():
+        delta = (samples[metric_id].to_numpy() - pd.Series(values).to_numpy())
+        assert abs(delta).max() <= 1e-12, (metric_id, abs(delta).max())
