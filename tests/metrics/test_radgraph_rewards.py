@@ -209,7 +209,7 @@ class _LookupAnnotator(RadGraphAnnotator):
     def namespace(self) -> str:
         return "test-lookup-radgraph"
 
-    def annotate(self, texts, progress=None):
+    def annotate(self, texts, progress=None, batch_size=16):
         self.annotated.extend(texts)
         return [copy.deepcopy(self.table[t]) for t in texts]
 
