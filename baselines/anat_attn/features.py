@@ -88,9 +88,9 @@ def build_feature_cache(
     """Fill (or reuse) the cache for ``items``; returns a read-only view. ``model`` is the unwrapped
     model with its encoder on ``device``; ``barrier`` is ``accelerator.wait_for_everyone``."""
     c = model.config
-    arrays = {"features": ((c.num_image_tokens, c.vision_config.hidden_size), dtype)}
+    arrays = {"features": ((c.num_prefix_tokens, c.vision_config.hidden_size), dtype)}
     if provider is not None:
-        arrays["masks"] = ((c.grid_size, c.grid_size), "float32")
+        arrays["masks"] = ((c.prior_grid, c.prior_grid), "float32")
 
     def compute(rows: Sequence[int]) -> dict[str, np.ndarray]:
         paths = [items[i].image for i in rows]

@@ -97,7 +97,8 @@ class AnatAttnGenerator(CheckpointGenerator):
                     f"(attention_mode={model.config.attention_mode}); masks=none is not possible"
                 )
             cache_dir = Path(ctx.cache_dir) / "anat_attn" / "masks" if ctx.cache_dir else None
-            self._provider = GridMaskProvider(source, model.config.grid_size, cache_dir=cache_dir)
+            self._provider = GridMaskProvider(source, model.config.prior_grid, cache_dir=cache_dir,
+                                              prior=model.config.prior_kind)
 
     def generate(self, batch: Sequence[Study], seeds: Sequence[int]) -> list[Generation]:
         import torch
@@ -170,6 +171,11 @@ class AnatAttnGenerator(CheckpointGenerator):
             "image_size": c.image_size,
             "decode_bias": c.decode_bias,
         }
+        # the lana_radgen switches, named only when set so that earlier fingerprints stay as they were
+        later = {"adapter_type": c.adapter_type, "prefix_tokens_to_skip": c.tokens_to_skip,
+                 "start_with_bos": c.start_with_bos, "suppress_eos": c.suppress_eos, "train_bias": c.train_bias}
+        if c.bias_rows == "sequence" or c.start_with_bos or c.suppress_eos or c.adapter_type != "linear":
+            fp["mechanism"].update(later)
         fp["decoding"] = {
             "strategy": "greedy" if p.num_beams == 1 else "beam",
             "max_new_tokens": min(p.max_new_tokens, c.max_text_tokens),

@@ -1,5 +1,7 @@
-"""Convert the authors' legacy LAnA checkpoint (``arxiv_paper_model.pth`` of manu02/LAnA-Arxiv) into an anat_attn
-directory, loading every tensor strictly, with the mechanism that checkpoint generates with.
+"""Convert the authors' released LAnA checkpoints into an anat_attn directory, loading every tensor strictly, with
+the mechanism each checkpoint was trained and generates with: the legacy ``arxiv_paper_model.pth`` of
+manu02/LAnA-Arxiv (below) and the later ``lana_radgen`` releases (``model.safetensors`` of manu02/LAnA, -MIMIC,
+-MIMIC-CHEXPERT, -v2 … -v5; ``radgen_import``).
 
 The file is the state dict of the authors' ``CustomModel`` (optionally wrapped in ``{"model_state_dict": ...}``):
 ``encoder.model.*`` = DINOv3ViTModel, ``linear_projection.proj.*`` = the adapter, ``decoder.transformer.*`` +
@@ -15,8 +17,9 @@ The file is the state dict of the authors' ``CustomModel`` (optionally wrapped i
 Which one ``arxiv_paper_model.pth`` is could not be learned without the file; both import. Both run as the
 authors' packaged runtime runs them (modeling_lana_arxiv.py@a017e7b:64: eager attention, default soft mode):
 the bias on the prefill and none on KV-cached decoding steps (``decode_bias=prefill_only``). At the prefill only
-image rows exist, so ``bias_rows`` image and all give the same reports. The authors' later ``lana_radgen``
-releases (``vision_encoder.*``, ``text_decoder.*``) use another bias and are refused with the reason.
+image rows exist, so ``bias_rows`` image and all give the same reports. The later ``lana_radgen`` releases
+(``vision_encoder.*``, ``text_decoder.*``) have their own layout and bias (``bias_rows=sequence``); see
+``radgen_import``.
 
 Configs are inferred from tensor shapes; head counts cannot be (they default to width / 64, true for ViT-S and
 GPT-2 small). Usage: ``python -m rrg_bench.baselines.anat_attn.importer arxiv_paper_model.pth OUT_DIR``
@@ -43,7 +46,7 @@ from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
 from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
 from rrg_bench.errors import DataError, UsageError
 
-LEGACY_WEIGHT_NAMES = ("arxiv_paper_model.pth", "arxiv_paper_model.safetensors")
+LEGACY_WEIGHT_NAMES = ("arxiv_paper_model.pth", "arxiv_paper_model.safetensors", "model.safetensors")
 #: bumped whenever an import of the same file would give a different directory (the import cache is keyed by it)
 IMPORTER_VERSION = 2
 #: (prefix, name of the 1x1 adapter) of each segmenter role, per layout
@@ -61,7 +64,6 @@ LAYOUT_MECHANISMS: dict[str, dict[str, Any]] = {
 }
 #: GPT-2's causal-mask buffers some transformers versions saved: constants, not weights
 _BUFFER_SUFFIXES = (".attn.bias", ".attn.masked_bias")
-_LATER_PREFIXES = ("vision_encoder.", "text_decoder.", "visual_projection.")
 _SEGMENTER_HEAD = {"decoder.0.": "head.0.", "decoder.2.": "head.2.", "decoder.4.": "head.4.", "decoder.6.": "head.6."}
 
 
@@ -109,13 +111,12 @@ def load_legacy_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def detect_layout(state: dict[str, torch.Tensor]) -> str:
-    """``lung_only``, ``heart_lung`` or ``no_segmenter``; other layouts are a DataError saying why."""
-    if any(k.startswith(_LATER_PREFIXES) for k in state):
-        raise DataError(
-            "this is the authors' later lana_radgen layout (vision_encoder.*, text_decoder.*; manu02/LAnA, -MIMIC, "
-            "-v2..v5), which anat_attn cannot import yet: its bias is the 32x32 map interpolated over every key of "
-            "the sequence with strength 2, after a BOS token and with the register tokens kept. Use lana-arxiv."
-        )
+    """``lung_only``, ``heart_lung``, ``no_segmenter`` or ``lana_radgen``; other layouts are a DataError saying
+    why."""
+    from rrg_bench.baselines.anat_attn.radgen_import import LAYOUT, is_radgen
+
+    if is_radgen(state):
+        return LAYOUT
     if "segmenter.heart_model.adapter.weight" in state and "segmenter.lung_model.channel_adapter.weight" in state:
         return "heart_lung"
     if "segmenter.channel_adapter.weight" in state:
@@ -225,6 +226,11 @@ def convert(
     """The authors' state dict -> our model + segmenters; every source tensor must find its place and every
     weight of ours must be filled (a DataError lists what did not). ``mechanism`` overrides the layout's."""
     layout = detect_layout(state)
+    if layout == "lana_radgen":
+        from rrg_bench.baselines.anat_attn.radgen_import import convert_radgen
+
+        return convert_radgen(state, settings={"image_size": image_size}, vision_heads=vision_heads,
+                              decoder_heads=decoder_heads, eos_token_id=eos_token_id, **mechanism)
     vision_state = _strip(state, "encoder.model.")
     decoder_state = _strip(state, "decoder.transformer.")
     adapter_state = _strip(state, "linear_projection.proj.")
@@ -295,15 +301,20 @@ def _package_config(directory: Path) -> dict[str, Any]:
 
 def import_lana_arxiv(source: Path | str, out_dir: Path | str, *, tokenizer_dir: Path | str | None = None,
                       **kwargs: Any) -> Path:
-    """Write an anat_attn checkpoint directory (model, tokenizer, segmenters/, ``import.json``) from the legacy
-    file. The image size comes from the package's ``config.json`` when ``image_size`` is not given."""
+    """Write an anat_attn checkpoint directory (model, tokenizer, segmenters/, ``import.json``) from a released
+    file: the legacy one, or a lana_radgen ``model.safetensors`` (``radgen_import.import_radgen``). The image size
+    comes from the package's ``config.json`` when ``image_size`` is not given."""
     source = Path(source)
     home = source if source.is_dir() else source.parent
+    state = load_legacy_state_dict(source)
+    if detect_layout(state) == "lana_radgen":  # a layout we cannot import says so before anything else
+        from rrg_bench.baselines.anat_attn.radgen_import import import_radgen
+
+        return import_radgen(state, home, Path(out_dir), tokenizer_dir=Path(tokenizer_dir) if tokenizer_dir else None,
+                             **kwargs)
     package = _package_config(home)
     skip = package.get("vision_feature_prefix_tokens_to_skip")
     kwargs.setdefault("image_size", int(package.get("image_size", 512)))
-    state = load_legacy_state_dict(source)
-    detect_layout(state)  # a layout we cannot import says so before anything else is asked for
     tokenizer = legacy_tokenizer(Path(tokenizer_dir) if tokenizer_dir else home)
     converted = convert(state, eos_token_id=tokenizer.eos_token_id, **kwargs)
     model = converted.model
@@ -348,12 +359,13 @@ def import_cached(name: str = "lana-arxiv") -> tuple[Path, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("source", type=Path, help="arxiv_paper_model.pth (or the directory holding it)")
+    parser.add_argument("source", type=Path, help="arxiv_paper_model.pth or a lana_radgen model.safetensors "
+                                                  "(or the directory holding it)")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--tokenizer", type=Path, default=None, help="directory with vocab.json + merges.txt")
     parser.add_argument("--attention-mode", choices=["soft", "hidden", "none"], default=None)
     parser.add_argument("--mask-source", choices=["lung_heart", "lung_logits"], default=None)
-    parser.add_argument("--bias-rows", choices=["all", "image", "legacy_top_left"], default=None)
+    parser.add_argument("--bias-rows", choices=["all", "image", "legacy_top_left", "sequence"], default=None)
     parser.add_argument("--decode-bias", choices=["every_step", "prefill_only", "none"], default=None)
     parser.add_argument("--image-size", type=int, default=None)
     args = parser.parse_args(argv)

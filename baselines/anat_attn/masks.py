@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from rrg_bench.baselines.anat_attn.presets import MaskOptions
-from rrg_bench.baselines.anat_attn.smoothing import masks_to_grid
+from rrg_bench.baselines.anat_attn.smoothing import masks_to_prior
 from rrg_bench.baselines.common.checkpoints import state_dict_sha256
 from rrg_bench.errors import DataError, UsageError, WeightsUnavailable
 
@@ -264,21 +264,24 @@ class GridMaskProvider:
     """
 
     def __init__(
-        self, source: MaskSource, grid: int, cache_dir: Path | str | None = None, memory_items: int = 4096
+        self, source: MaskSource, grid: int, cache_dir: Path | str | None = None, memory_items: int = 4096,
+        prior: str = "minmax",
     ) -> None:
         self.source = source
         self.grid = grid
+        #: ``minmax`` (the paper's) or ``clamp`` (lana_radgen); named in the fingerprint only when not the default,
+        #: so the cache keys of existing priors do not move
+        self.prior = prior
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.memory_items = memory_items
         self._memory: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._prefix = hashlib.sha256(
-            json.dumps({"source": source.fingerprint(), "grid": grid}, sort_keys=True).encode()
-        ).hexdigest()
+        self._prefix = hashlib.sha256(json.dumps(self.fingerprint(), sort_keys=True).encode()).hexdigest()
         self.hits = 0
         self.misses = 0
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"source": self.source.fingerprint(), "grid": self.grid}
+        out = {"source": self.source.fingerprint(), "grid": self.grid}
+        return out if self.prior == "minmax" else {**out, "prior": self.prior}
 
     def _key(self, image_path: Path) -> str:
         return hashlib.sha256(f"{self._prefix}\0{self.source.cache_key(Path(image_path))}".encode()).hexdigest()
@@ -326,7 +329,7 @@ class GridMaskProvider:
             pixels = pixel_values[missing] if (pixel_values is not None and self.source.needs_pixels) else None
             raws = self.source.raw_masks([image_paths[i] for i in missing], pixels)
             for i, raw in zip(missing, raws):
-                grid = masks_to_grid(raw[None], self.grid)[0].contiguous()
+                grid = masks_to_prior(raw[None], self.grid, self.prior)[0].contiguous()
                 self._store(keys[i], grid)
                 found[i] = grid
         return torch.stack(cast(list[torch.Tensor], found))  # every missing row was filled above

@@ -41,6 +41,17 @@ def interpolate_positions(weight: torch.Tensor, new_length: int) -> torch.Tensor
     return out[0].t().contiguous().to(weight.dtype)
 
 
+def build_adapter(config: AnatAttnConfig) -> nn.Module:
+    """The image adapter of ``config.adapter_type``: one Linear, or lana_radgen's ``mlp4`` (four Linears with GELU
+    between them, LWA@a017e7b:src/lana_radgen/modeling_lana.py:64-77), whose state-dict names ``0.`` … ``6.`` are
+    the authors' ``visual_projection.`` ones."""
+    d_in, d_out = config.vision_config.hidden_size, config.text_config.n_embd
+    if config.adapter_type == "mlp4":
+        return nn.Sequential(nn.Linear(d_in, d_out), nn.GELU(), nn.Linear(d_out, d_out), nn.GELU(),
+                             nn.Linear(d_out, d_out), nn.GELU(), nn.Linear(d_out, d_out))
+    return nn.Linear(d_in, d_out)
+
+
 # transformers' own bases disagree on ``generation_config``'s type and declare ``_tied_weights_keys = None``;
 # this is the documented way to write a generating model
 class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ignore[misc]
@@ -54,7 +65,7 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ig
     def __init__(self, config: AnatAttnConfig) -> None:
         super().__init__(config)
         self.vision_encoder = DINOv3ViTModel(config.vision_config)
-        self.adapter = nn.Linear(config.vision_config.hidden_size, config.text_config.n_embd)
+        self.adapter = build_adapter(config)
         config.text_config._attn_implementation = IMPLEMENTATION_NAMES[config.attention_backend]
         self.decoder = GPT2Model(config.text_config)
         # GPT2Model's own init re-checks the implementation; pin ours on the config its blocks read
@@ -102,14 +113,15 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ig
     # ---- image side ----
     @torch.no_grad()
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) -> (B, N, D_vision) patch features of the frozen encoder (no CLS / registers)."""
+        """(B, 3, S, S) -> (B, N, D_vision) patch features of the frozen encoder (no CLS; registers only when
+        ``prefix_tokens_to_skip`` keeps them, as lana_radgen does)."""
         dtype = self.vision_encoder.embeddings.patch_embeddings.weight.dtype
         hidden = self.vision_encoder(pixel_values=pixel_values.to(dtype)).last_hidden_state
         patches = hidden[:, self.config.tokens_to_skip :]
-        if patches.shape[1] != self.config.num_image_tokens:
+        if patches.shape[1] != self.config.num_prefix_tokens:
             raise ValueError(
                 f"encoder returned {patches.shape[1]} patch tokens after skipping {self.config.tokens_to_skip}, "
-                f"expected {self.config.num_image_tokens} for {self.config.image_size} px / patch "
+                f"expected {self.config.num_prefix_tokens} for {self.config.image_size} px / patch "
                 f"{self.config.patch_size}; check image_size and prefix_tokens_to_skip"
             )
         return patches
@@ -122,12 +134,12 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ig
             if pixel_values is None:
                 raise ValueError("pass pixel_values or image_features")
             image_features = self.encode_images(pixel_values)
-        return self.adapter(image_features.to(self.adapter.weight.dtype))
+        return self.adapter(image_features.to(next(self.adapter.parameters()).dtype))
 
     def layer_maps(self, grid_masks: torch.Tensor) -> torch.Tensor:
-        """(B, G, G) prior -> (B, L, G, G) per-layer maps."""
-        if grid_masks.shape[-1] != self.config.grid_size:
-            raise ValueError(f"grid masks are {tuple(grid_masks.shape)}, model grid is {self.config.grid_size}")
+        """(B, G, G) prior -> (B, L, G, G) per-layer maps (G = ``config.prior_grid``)."""
+        if grid_masks.shape[-1] != self.config.prior_grid:
+            raise ValueError(f"grid masks are {tuple(grid_masks.shape)}, model grid is {self.config.prior_grid}")
         return layer_stack(grid_masks, self.config.num_decoder_layers)
 
     # ---- forward ----
@@ -146,6 +158,7 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ig
         grid_masks: torch.Tensor | None = None,
         anatomical_maps: torch.Tensor | None = None,
         anatomical_phase: str = "teacher_forcing",
+        anatomical_length: int | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -156,7 +169,8 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ig
         ``attention_mask``, ``labels`` for the report tokens only) builds ``[prefix ; text]``.
         Decoding steps from ``generate``: ``inputs_embeds`` / ``input_ids`` with the KV cache.
         Anatomy: ``grid_masks`` (B, G, G) or precomputed ``anatomical_maps`` (B, L, G, G); ``anatomical_phase``
-        ("generate" from ``generate_reports``) lets the config's ``decode_bias`` / ``train_bias`` decide."""
+        ("generate" from ``generate_reports``) lets the config's ``decode_bias`` / ``train_bias`` decide;
+        ``anatomical_length`` is the sequence a ``sequence`` bias is built for (generation: prompt + new tokens)."""
         if pixel_values is not None or image_features is not None:
             prefix = self.image_prefix(pixel_values, image_features)
             b, n, _ = prefix.shape
@@ -185,8 +199,10 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ig
                 f"this model uses anatomical attention (attention_mode={self.config.attention_mode!r}); "
                 "pass grid_masks or anatomical_maps"
             )
-        extra = ({"anatomical_maps": anatomical_maps, "anatomical_spec": self.anatomical_spec,
-                  "anatomical_phase": anatomical_phase} if self.needs_masks else {})
+        extra: dict[str, Any] = ({"anatomical_maps": anatomical_maps, "anatomical_spec": self.anatomical_spec,
+                                  "anatomical_phase": anatomical_phase} if self.needs_masks else {})
+        if self.needs_masks and anatomical_length is not None:
+            extra["anatomical_length"] = anatomical_length
         outputs = self.decoder(
             input_ids=input_ids,
             past_key_values=past_key_values,
@@ -231,20 +247,30 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ig
         **generate_kwargs: Any,
     ) -> torch.LongTensor:
         """Token ids of the generated reports (prompt excluded). Greedy by default (paper: greedy,
-        repetition penalty 1.2, 150 new tokens); every prompt is exactly the N image tokens, so a
-        batch needs no padding and each study's output does not depend on its batch mates."""
+        repetition penalty 1.2, 150 new tokens); every prompt is exactly the N image tokens (+ BOS with
+        ``start_with_bos``), so a batch needs no padding and each study's output does not depend on its batch
+        mates. ``suppress_eos`` (lana_radgen) forbids EOS, so every report has ``max_new_tokens`` tokens."""
         prefix = self.image_prefix(pixel_values, image_features)
+        if self.config.start_with_bos:
+            bos_id = self.config.bos_token_id if self.config.bos_token_id is not None else self.config.eos_token_id
+            if bos_id is None:
+                raise ValueError("start_with_bos needs a bos_token_id (or eos_token_id) in the config")
+            bos = torch.full((prefix.shape[0], 1), bos_id, dtype=torch.long, device=prefix.device)
+            prefix = torch.cat([prefix, self.decoder.wte(bos).to(prefix.dtype)], dim=1)
         b, n, _ = prefix.shape
+        new_tokens = min(max_new_tokens, self.config.max_text_tokens)
         kwargs: dict[str, Any] = {}
         if self.needs_masks:
             if grid_masks is None:
                 raise ValueError(f"attention_mode={self.config.attention_mode!r} needs grid_masks")
             kwargs["anatomical_maps"] = self.layer_maps(grid_masks.to(prefix.device))
             kwargs["anatomical_phase"] = "generate"
+            if self.config.bias_rows == "sequence":  # the authors build it for prompt + max_new_tokens
+                kwargs["anatomical_length"] = n + new_tokens
         eos = self.config.eos_token_id
         pad = self.config.pad_token_id if self.config.pad_token_id is not None else eos
         options: dict[str, Any] = dict(
-            max_new_tokens=min(max_new_tokens, self.config.max_text_tokens),
+            max_new_tokens=new_tokens,
             num_beams=num_beams,
             do_sample=False,
             repetition_penalty=repetition_penalty,
@@ -252,6 +278,8 @@ class AnatAttnForReportGeneration(PreTrainedModel, GenerationMixin):  # type: ig
             pad_token_id=pad,
             use_cache=True,
         )
+        if self.config.suppress_eos:  # modeling_lana.py@a017e7b ``generate``: no EOS id, EOS suppressed
+            options.update(eos_token_id=None, suppress_tokens=[eos])
         options.update(generate_kwargs)
         ids = self.generate(
             inputs_embeds=prefix,

@@ -70,6 +70,27 @@ def masks_to_grid(masks: torch.Tensor, grid: int) -> torch.Tensor:
     return x[:, 0]
 
 
+def masks_to_clamped_map(masks: torch.Tensor, size: int) -> torch.Tensor:
+    """lana_radgen's steps 1–2: bilinear resize (align_corners=False) to size x size, then clamp to [0, 1]; no
+    min–max first, so an all-ones mask stays ones (LWA@a017e7b:src/lana_radgen/layerwise_anatomical_attention.py:27-29).
+    Same shapes as ``masks_to_grid``."""
+    if masks.ndim == 3:
+        masks = masks[:, None]
+    if masks.ndim != 4 or masks.shape[1] != 1:
+        raise ValueError(f"expected masks of shape (B, H, W) or (B, 1, H, W), got {tuple(masks.shape)}")
+    x = F.interpolate(masks.float(), size=(size, size), mode="bilinear", align_corners=False)
+    return x.clamp(0.0, 1.0)[:, 0]
+
+
+def masks_to_prior(masks: torch.Tensor, size: int, kind: str = "minmax") -> torch.Tensor:
+    """The map a config's ``prior_kind`` asks for: ``minmax`` (the paper's) or ``clamp`` (lana_radgen)."""
+    if kind == "minmax":
+        return masks_to_grid(masks, size)
+    if kind == "clamp":
+        return masks_to_clamped_map(masks, size)
+    raise ValueError(f"unknown prior kind {kind!r}")
+
+
 def layer_stack(grid_masks: torch.Tensor, num_layers: int) -> torch.Tensor:
     """Steps 3–4: (B, G, G) prior -> (B, L, G, G) per-layer maps in [0, 1], sharper with depth."""
     if grid_masks.ndim != 3:

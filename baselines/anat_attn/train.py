@@ -51,15 +51,18 @@ class Example:
     token_ids: tuple[int, ...]
 
 
-def tokenize_reports(tokenizer: Any, studies: Sequence[Study], max_text_tokens: int, *, eos: bool = True
-                     ) -> list[Example]:
+def tokenize_reports(tokenizer: Any, studies: Sequence[Study], max_text_tokens: int, *, eos: bool = True,
+                     bos: int | None = None) -> list[Example]:
     """report tokens (+ EOS unless ``eos=False``, the authors' targets), truncated to the text positions
-    (a truncated report keeps no EOS)."""
+    (a truncated report keeps no EOS); ``bos`` first when given (lana_radgen's ``prepend_bos_token``, a
+    target like any other token, LWA@a017e7b:src/lana_radgen/data/datasets.py ``_tokenize_report``)."""
+    start = [bos] if bos is not None else []
     end = [tokenizer.eos_token_id] if eos else []
     out = []
     for study in studies:
-        ids = tokenizer(study.reference, add_special_tokens=False)["input_ids"] + end
-        out.append(Example(study.study_id, select_image(study, "frontal"), tuple(ids[:max_text_tokens])))
+        ids = start + tokenizer(study.reference, add_special_tokens=False)["input_ids"] + end
+        ids = ids[:max_text_tokens + len(start)]
+        out.append(Example(study.study_id, select_image(study, "frontal"), tuple(ids)))
     return out
 
 
@@ -160,7 +163,8 @@ def _mask_provider(recipe: TrainRecipe, model: Any, bundled: Path | None, out: P
     source = mask_source_for(recipe, mask_source=model.config.mask_source, bundled_dir=bundled, device=device)
     if source is None:
         raise UsageError(f"attention_mode={model.config.attention_mode} needs masks; masks=none gives none")
-    return GridMaskProvider(source, model.config.grid_size, cache_dir=out / "mask_cache")
+    return GridMaskProvider(source, model.config.prior_grid, cache_dir=out / "mask_cache",
+                            prior=model.config.prior_kind)
 
 
 def _feature_cache(session: TrainingSession, recipe: TrainRecipe, model: Any, provider: GridMaskProvider | None,
@@ -197,8 +201,9 @@ def train(request: TrainRequest) -> Path:
     carried = provider.source if provider is not None and isinstance(provider.source, SegmenterMasks) else None
 
     max_text = min(model.config.max_text_tokens, recipe.max_text_tokens or model.config.max_text_tokens)
-    train_examples = tokenize_reports(tokenizer, session.splits.train, max_text, eos=recipe.train_eos)
-    val_examples = tokenize_reports(tokenizer, session.splits.val, max_text, eos=recipe.train_eos)
+    bos = model.config.bos_token_id if model.config.start_with_bos else None
+    train_examples = tokenize_reports(tokenizer, session.splits.train, max_text, eos=recipe.train_eos, bos=bos)
+    val_examples = tokenize_reports(tokenizer, session.splits.val, max_text, eos=recipe.train_eos, bos=bos)
     started = time.perf_counter()
     train_cache = _feature_cache(session, recipe, model, provider, train_examples, request.train_split)
     val_cache = _feature_cache(session, recipe, model, provider, val_examples, request.val_split or "val")

@@ -25,11 +25,12 @@ LANA_ARXIV = WeightSpec(
 
 
 def _later(name: str, repo: str, what: str) -> WeightSpec:
-    """A later ``lana_radgen`` release (model.safetensors + config.json at the repo root)."""
+    """A later ``lana_radgen`` release: model.safetensors (segmenters included), config.json and GPT-2's tokenizer
+    files at the repo root (layer-wise-anatomical-attention: src/lana_radgen/hub.py ``_build_hf_package``)."""
     return WeightSpec(
-        name=name, repo_id=repo, revision=None, files=("model.safetensors", "config.json"), kind="files",
-        env=f"BENCH_{name.upper().replace('-', '_')}_DIR",
-        description=f"{what} (authors' later lana_radgen packaging; see the anat_attn card: not importable yet)",
+        name=name, repo_id=repo, revision=None, files=("model.safetensors", "config.json", "vocab.json", "merges.txt"),
+        kind="files", env=f"BENCH_{name.upper().replace('-', '_')}_DIR",
+        description=f"{what} (authors' later lana_radgen packaging, imported with its own mechanism)",
         marker="model.safetensors", upstream=("hf-cache",),
     )
 

@@ -77,7 +77,9 @@ def test_tiny_authors_checkpoint_imports_with_its_mechanism_and_generates(layout
     assert ids.shape[0] == 2 and 1 <= ids.shape[1] <= 6
 
 
-def test_importer_refuses_the_later_layout_and_unknown_keys(demo_reports, tmp_path):
+def test_importer_refuses_an_incomplete_later_layout_and_unknown_keys(demo_reports, tmp_path):
+    """A lana_radgen state dict without its decoder is refused naming the layout (complete ones import:
+    test_anat_attn_radgen.py)."""
     with pytest.raises(DataError, match="lana_radgen"):
         convert({"vision_encoder.embeddings.cls_token": torch.zeros(1, 1, 4)})
     expected = LL.expected_keys("lung_only", LL.REAL)
