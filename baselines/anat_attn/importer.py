@@ -262,14 +262,31 @@ def convert(
             raise DataError("decoder.lm_head.weight differs from the token embeddings; expected tied GPT-2 weights")
         consumed.add("decoder.lm_head.weight")
     model.tie_weights()
+    segmenters = load_segmenters(state, layout, report, consumed)
+    return strictly_converted(layout, model, segmenters, state, consumed, report)
+
+
+def load_segmenters(state: dict[str, torch.Tensor], layout: str, report: ImportReport, consumed: set[str], *,
+                    name_missing: bool = False) -> dict[str, AnatSegmenter]:
+    """The layout's segmenters, each loaded strictly, their source keys added to ``consumed``. With
+    ``name_missing`` a role whose keys are absent is reported missing (a release must carry both)."""
     segmenters = {}
     for role, (prefix, adapter) in SEGMENTER_LAYOUTS[layout].items():
         names = _segmenter_state(state, prefix, adapter)
+        if name_missing and not names:
+            report.missing.append(f"segmenters/{role}/ ({prefix}*)")
+            continue
         part = {ours: state[key] for ours, key in names.items()}
         seg = AnatSegmenter(infer_segmenter_config(part))
         _load_strict(seg, part, f"segmenters/{role}/", report)
         consumed |= set(names.values())
         segmenters[role] = seg.eval()
+    return segmenters
+
+
+def strictly_converted(layout: str, model: AnatAttnForReportGeneration, segmenters: dict[str, AnatSegmenter],
+                       state: dict[str, torch.Tensor], consumed: set[str], report: ImportReport) -> Converted:
+    """The conversion, only if every source tensor found its place and every weight of ours was filled."""
     report.unexpected += sorted(set(state) - consumed)
     if report.missing or report.unexpected:
         raise DataError(f"{layout} checkpoint does not load strictly: missing {report.missing[:8]}, "

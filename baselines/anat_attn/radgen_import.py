@@ -44,7 +44,6 @@ import torch
 
 from rrg_bench.baselines.anat_attn.configuration import AnatAttnConfig
 from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
-from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter
 from rrg_bench.errors import DataError
 
 LAYOUT = "lana_radgen"
@@ -146,21 +145,8 @@ def convert_radgen(state: dict[str, torch.Tensor], *, settings: dict[str, Any] |
     consumed.add("text_decoder.lm_head.weight")
     segmenters = {}
     if any(k.startswith("segmenter.") for k in state):
-        for role, (prefix, adapter) in legacy.SEGMENTER_LAYOUTS["heart_lung"].items():
-            names = legacy._segmenter_state(state, prefix, adapter)
-            if not names:
-                report.missing.append(f"segmenters/{role}/ ({prefix}*)")
-                continue
-            part = {ours: state[key] for ours, key in names.items()}
-            segmenter = AnatSegmenter(legacy.infer_segmenter_config(part))
-            legacy._load_strict(segmenter, part, f"segmenters/{role}/", report)
-            consumed |= set(names.values())
-            segmenters[role] = segmenter.eval()
-    report.unexpected += sorted(set(state) - consumed)
-    if report.missing or report.unexpected:
-        raise DataError(f"lana_radgen checkpoint does not load strictly: missing {report.missing[:8]}, "
-                        f"unexpected {report.unexpected[:8]}")
-    return legacy.Converted(model.eval(), segmenters, report)
+        segmenters = legacy.load_segmenters(state, "heart_lung", report, consumed, name_missing=True)
+    return legacy.strictly_converted(LAYOUT, model, segmenters, state, consumed, report)
 
 
 def radgen_tokenizer(home: Path, vocab_rows: int) -> Any:
