@@ -29,8 +29,9 @@ BatchOpt = Annotated[int, typer.Option(
 NBootOpt = Annotated[int, typer.Option(
     "--n-boot", metavar="N", help="Bootstrap resamples for the 95% CIs (0 disables).")]
 WorkersOpt = Annotated[Optional[int], typer.Option(
-    "--workers", metavar="N", help="Processes a scorer may spread its work over (METEOR JVMs for nlg); never "
-                                   "changes a value. Default: each scorer's own (nlg: 1, see benchmarks/README.md).")]
+    "--workers", metavar="N", help="Processes a scorer may spread its work over (METEOR JVMs for nlg, at most one "
+                                   "per usable core); never changes a value. Default: each scorer's own (nlg: 1, "
+                                   "see benchmarks/README.md).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 ModelOpt = Annotated[str, typer.Option(
     "--model", metavar="NAME", help="Generator name (see `bench ls generators`).")]

@@ -194,6 +194,9 @@ class NLGScorer(Scorer):
         values = dict(zip([c.id for c in self.columns()], [*coco.bleu, met.corpus if met else None,
                                                           coco.rouge_l, coco.cider_d]))
         unavailable = {cid: met_failure for cid, v in values.items() if v is None and met_failure}
+        used = len(meteors)
+        if ctx.workers is not None and used < min(ctx.workers, n):
+            notes.append(f"--workers {ctx.workers}: METEOR ran in {used} JVM(s), one per usable core")
         return ScoreResult(values={k: float(v) for k, v in values.items() if v is not None},
                            stats=statistics_frame(study_ids, coco, met), unavailable=unavailable,
                            ci_method="bootstrap", notes=[*notes, *coco.notes])
@@ -217,18 +220,29 @@ class NLGScorer(Scorer):
         return nlg_samples(stats, [c.id for c in self.columns()])
 
 
-def meteor_workers(requested: int | None, n: int) -> int:
-    """METEOR JVMs for ``n`` pairs: ``requested`` (``--workers``), at most one per pair; by default 1.
+def meteor_workers(requested: int | None, n: int, cores: int | None = None) -> int:
+    """METEOR JVMs for ``n`` pairs: ``requested`` (``--workers``), at most one per pair and one per
+    core this process may use (``cores``, default: the CPU affinity); by default 1.
 
     Why 1 by default: measured on a 2-core machine (benchmarks/README.md), two JVMs were slower
     than one at 590 and at 16,000 studies: a second start-up costs 5-12 s of CPU and ~1.1 GB, and
-    competes with the Python scorers (BLEU, ROUGE-L, CIDEr-D) that run beside METEOR.
+    competes with the Python scorers (BLEU, ROUGE-L, CIDEr-D) that run beside METEOR. Why the core
+    cap: each JVM holds up to a 2 GB heap, so ``--workers 64`` on a small machine would start 64 of
+    them and exhaust its memory without scoring any faster than one per core.
     """
     if requested is None:
         return 1
     if requested < 1:
         raise UsageError(f"--workers must be a positive number of processes, got {requested}")
-    return max(1, min(requested, n))
+    return max(1, min(requested, n, cores if cores is not None else usable_cores()))
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity where the OS says, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _meteor_or_failure(future: Any, hyps: Sequence[str], study_ids: Sequence[str]) -> tuple[Any, str | None]:

@@ -80,7 +80,8 @@ def test_ptb_falls_back_to_the_command_when_no_server_can_be_built(monkeypatch, 
 
 def test_workers_are_checked_and_bounded():
     assert meteor_workers(None, 590) == 1
-    assert meteor_workers(4, 3) == 3 and meteor_workers(2, 590) == 2
+    assert meteor_workers(4, 3, cores=8) == 3 and meteor_workers(2, 590, cores=8) == 2
+    assert meteor_workers(64, 590, cores=2) == 2  # never more JVMs (2 GB heaps) than usable cores
     with pytest.raises(UsageError, match="--workers"):
         meteor_workers(0, 10)
     with pytest.raises(UsageError, match="--workers"):
@@ -96,6 +97,7 @@ def test_two_workers_give_the_values_of_one_and_the_pool_keeps_both(iu_pairs, mo
     """Sharded SCORE lines, one EVAL: every value, per-study score and statistic is the one-JVM value."""
     hyps, refs = iu_pairs
     ids = [f"s{i}" for i in range(len(hyps))]
+    monkeypatch.setattr(nlg_scorer, "usable_cores", lambda: 2)  # two JVMs even on a one-core runner
     scorer = NLGScorer()
     one = scorer.score(ids, hyps, refs, ScoringContext(workers=1))
     two = scorer.score(ids, hyps, refs, ScoringContext(workers=2))
