@@ -44,7 +44,7 @@ from rrg_bench.baselines.anat_attn.configuration import AnatAttnConfig
 from rrg_bench.baselines.anat_attn.loading import save_checkpoint
 from rrg_bench.baselines.anat_attn.model import AnatAttnForReportGeneration
 from rrg_bench.baselines.anat_attn.segmenter import AnatSegmenter, AnatSegmenterConfig
-from rrg_bench.errors import DataError, UsageError
+from rrg_bench.errors import BenchError, DataError, UsageError
 
 LEGACY_WEIGHT_NAMES = ("arxiv_paper_model.pth", "arxiv_paper_model.safetensors", "model.safetensors")
 #: bumped whenever an import of the same file would give a different directory (the import cache is keyed by it)
@@ -93,15 +93,17 @@ def load_legacy_state_dict(path: Path) -> dict[str, torch.Tensor]:
         if not found:
             raise DataError(f"{path}: none of {', '.join(LEGACY_WEIGHT_NAMES)} found")
         path = found[0]
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        state: Any = load_file(path)
-    else:
-        try:
+            state: Any = load_file(path)
+        else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a pickle holding more than tensors, or a torn download
-            raise DataError(f"{path}: not loadable as a tensor state dict ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # a pickle holding more than tensors, a torn download, a corrupt safetensors header
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]  # torch's own advice runs to many lines
+        raise DataError(f"{path}: not loadable as a tensor state dict ({type(exc).__name__}: {first_line}); "
+                        "fetch it again (`bench weights fetch NAME`) or check the file") from None
     for wrapper in ("model_state_dict", "state_dict"):
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]
@@ -389,7 +391,10 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {k: v for k, v in (("attention_mode", args.attention_mode), ("mask_source", args.mask_source),
                                    ("bias_rows", args.bias_rows), ("decode_bias", args.decode_bias),
                                    ("image_size", args.image_size)) if v is not None}
-    out = import_lana_arxiv(args.source, args.out_dir, tokenizer_dir=args.tokenizer, **overrides)
+    try:
+        out = import_lana_arxiv(args.source, args.out_dir, tokenizer_dir=args.tokenizer, **overrides)
+    except BenchError as exc:  # one line naming the file and what to do, as the bench commands print
+        raise SystemExit(f"error: {exc}") from None
     print(f"checkpoint: {out}")
 
 

@@ -129,3 +129,18 @@ def test_bench_run_offline_with_nothing_cached_names_the_checkpoint_and_the_fetc
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
     assert "lana-arxiv" in lines[0] and "bench weights fetch lana-arxiv" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "arxiv_paper_model.pth"])
+def test_a_corrupt_weights_file_is_one_line_naming_it(name, tmp_path):
+    """A torn download or a corrupt header: the importer's CLI prints one `error:` line, no traceback."""
+    import subprocess
+
+    bad = tmp_path / name
+    bad.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DataError, match=f"{name}: not loadable as a tensor state dict"):
+        load_legacy_state_dict(bad)
+    proc = subprocess.run([sys.executable, "-m", "rrg_bench.baselines.anat_attn.importer", str(bad),
+                           str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith("error: ")
