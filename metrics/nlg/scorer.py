@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -98,7 +98,6 @@ class NLGScorer(Scorer):
                 raise UsageError(f"BENCH_NLG_TIMEOUT={env!r} is not a number of seconds") from None
         self.params: NLGParams
         self.normaliser: Normaliser = _make_normaliser(self.params)
-        self._meteor: MeteorProcess | None = None
 
     @property
     def spec(self) -> str:
@@ -111,26 +110,6 @@ class NLGScorer(Scorer):
 
     def _set_params(self) -> dict[str, Any]:
         return self.params.model_dump(mode="json", exclude_none=True)
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[NLGScorer]:
-        """Reserve one METEOR JVM for this scorer's ``score`` calls (its start costs 5-12 s).
-
-        Every call reuses the process's live JVMs anyway (:mod:`.pool`); a session only keeps one
-        for this scorer and scores on it alone (``workers`` is then 1). It goes back to the pool
-        afterwards, or is replaced if it crashed.
-        """
-        if self._meteor is not None:
-            yield self
-            return
-        java = require_java()
-        with POOL.lease(("meteor", java), 1, lambda: MeteorProcess(timeout_s=self.timeout_s, java=java),
-                        timeout_s=self.timeout_s) as (meteor,):
-            self._meteor = meteor
-            try:
-                yield self
-            finally:
-                self._meteor = None
 
     # -- contract --------------------------------------------------------------------
 
@@ -165,11 +144,7 @@ class NLGScorer(Scorer):
 
     def score(self, study_ids: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
               ctx: ScoringContext) -> ScoreResult:
-        n = len(study_ids)
-        if not (n == len(hyps) == len(refs)):
-            raise ValueError(f"nlg: {n} study ids, {len(hyps)} hypotheses, {len(refs)} references")
-        if n == 0:
-            raise UsageError("metric 'nlg': there are no studies to score")
+        n = self.checked_count(study_ids, hyps, refs)
         if len(set(study_ids)) != n:
             raise ValueError("nlg: study ids must be unique")
         java = require_java()
@@ -202,10 +177,7 @@ class NLGScorer(Scorer):
                            ci_method="bootstrap", notes=[*notes, *coco.notes])
 
     def _meteors(self, stack: contextlib.ExitStack, java: str, workers: int | None, n: int) -> list[MeteorProcess]:
-        """The session's JVM if it is healthy, else ``meteor_workers(...)`` JVMs leased from the pool."""
-        own = self._meteor
-        if own is not None and own.alive and own.clean:
-            return [own]
+        """``meteor_workers(...)`` JVMs leased from the process's pool (live ones reused, the rest started)."""
         key = ("meteor", java)
         count = meteor_workers(workers, n)
         return stack.enter_context(POOL.lease(key, count, lambda: MeteorProcess(timeout_s=self.timeout_s, java=java),

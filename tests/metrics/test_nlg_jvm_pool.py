@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.meteor_starts import count_meteor_starts
 from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.errors import UsageError
 from rrg_bench.metrics.nlg import ptb
@@ -105,15 +106,7 @@ def test_two_workers_give_the_values_of_one_and_the_pool_keeps_both(iu_pairs, mo
     assert two.stats.equals(one.stats)
     assert POOL.idle(("meteor", require_java())) >= 2
 
-    started: list[int] = []
-    original = nlg_scorer.MeteorProcess
-
-    class Counting(original):  # type: ignore[misc,valid-type]
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            started.append(self.pid)
-
-    monkeypatch.setattr(nlg_scorer, "MeteorProcess", Counting)
+    started = count_meteor_starts(monkeypatch)
     again = NLGScorer(tok="r2gen").score(ids[:5], hyps[:5], refs[:5], ScoringContext(workers=2))
     assert started == [] and "meteor[tok=r2gen]" in again.values  # another scorer, the same live JVMs
 
