@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# Tests never download: any Hugging Face Hub access (a stray ``from_pretrained("org/name")``) fails at
+# once instead of waiting on a network this machine does not have. Tests build tiny models and local
+# files; subprocesses inherit the setting through os.environ.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Test helpers import as ``helpers`` (tests/helpers). ``tests.helpers`` cannot work: a
 # dependency installs a top-level ``tests`` package into site-packages, which shadows this
