@@ -15,6 +15,22 @@ import pytest
 # files; subprocesses inherit the setting through os.environ.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+
+def _shared_meteor_index_dir() -> str:
+    """METEOR's paraphrase index (a ~20 s build, derived from pycocoevalcap's table and keyed by its
+    sha256) is shared by every test, including those that point BENCH_CACHE_DIR at a temp dir."""
+    try:
+        from rrg_bench.paths import cache_root
+
+        return str(cache_root() / "meteor")
+    except Exception:  # no home directory: one temp dir for the session
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="rrg-bench-meteor-index-")
+
+
+os.environ.setdefault("BENCH_METEOR_INDEX_DIR", _shared_meteor_index_dir())
+
 # Test helpers import as ``helpers`` (tests/helpers). ``tests.helpers`` cannot work: a
 # dependency installs a top-level ``tests`` package into site-packages, which shadows this
 # folder. pytest's default import mode already puts tests/ on sys.path; this makes it

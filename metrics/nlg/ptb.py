@@ -15,22 +15,17 @@ start, falls back to the command itself.
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from rrg_bench.errors import UsageError
+from rrg_bench.metrics.nlg import javac
 from rrg_bench.metrics.nlg.java import (
     PTB_JAR,
     PTB_PUNCTUATIONS,
     JavaProcess,
     NLGSubprocessError,
-    NLGTimeout,
-    java_version,
     one_line,
     run_to_completion,
 )
@@ -142,63 +137,11 @@ class PTBServer(JavaProcess):
         return token_lines(stdout, len(texts))
 
 
-_compiled: dict[str, Path | None] = {}
-_compile_lock = threading.Lock()
-
-
 def server_classes(java: str, *, timeout_s: float) -> Path | None:
-    """The directory holding the compiled server for this runtime, compiled on first use; None when
-    this runtime cannot compile it (then the command is used). Remembered for the process."""
-    with _compile_lock:
-        if java not in _compiled:
-            _compiled[java] = _compile(java, timeout_s)
-        return _compiled[java]
+    """The directory holding the compiled server for this runtime, or None (then the command is used)."""
+    return javac.server_classes(SERVER_CLASS, JAVA_SOURCE, PTB_JAR, java, timeout_s=timeout_s)
 
 
 def forget_server(java: str) -> None:
     """This runtime's server failed to start: use the command for the rest of the process."""
-    with _compile_lock:
-        _compiled[java] = None
-
-
-def _compile(java: str, timeout_s: float) -> Path | None:
-    from rrg_bench.hashing import sha256_file_memo, sha256_text
-
-    key = sha256_text("\n".join((JAVA_SOURCE, java, java_version(java) or "?", sha256_file_memo(PTB_JAR))))[:16]
-    try:
-        from rrg_bench.paths import cache_root
-
-        root = cache_root() / "java"
-    except UsageError:  # no home directory: a private directory for this process
-        root = Path(tempfile.mkdtemp(prefix="rrg-bench-java-"))
-        atexit.register(shutil.rmtree, root, True)
-    target = root / f"ptb-server-{key}"
-    if (target / f"{SERVER_CLASS}.class").is_file():
-        return target
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
-    except OSError:
-        return None
-    try:
-        source = work / f"{SERVER_CLASS}.java"
-        source.write_text(JAVA_SOURCE, encoding="utf-8")
-        run_to_completion([java, "-cp", str(PTB_JAR), str(source), "--compile", str(source), str(work)],
-                          timeout_s=timeout_s, what="compiling the PTB tokeniser server",
-                          workload=f"{SERVER_CLASS}.java")
-        if not (work / f"{SERVER_CLASS}.class").is_file():
-            return None
-        try:
-            work.rename(target)  # atomic; another process may have won the race
-        except OSError:
-            pass
-        return target if (target / f"{SERVER_CLASS}.class").is_file() else None
-    except NLGTimeout:
-        raise NLGTimeout(
-            f"Java ({java}) did not answer within {timeout_s:g} s while compiling the PTB tokeniser server "
-            f"and was killed; check that `{java} -version` works (or raise BENCH_NLG_TIMEOUT on a very slow machine)."
-        ) from None
-    except NLGSubprocessError:
-        return None  # e.g. a runtime without the jdk.compiler module
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    javac.forget(SERVER_CLASS, java)

@@ -18,18 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
 from rrg_bench.errors import UsageError
 from rrg_bench.hashing import sha256_file_memo
+from rrg_bench.metrics.nlg import meteor_server, paraphrases
 from rrg_bench.metrics.nlg.java import (
     JAVA_INSTALL_HINT,
     METEOR_JAR,
     PTB_JAR,
     NLGSubprocessError,
+    NLGTimeout,
     java_executable,
     java_version,
     pycocoevalcap_version,
     require_java,
 )
 from rrg_bench.metrics.nlg.maths import BLEU_N, coco_scores, corpus_values, statistics_frame
-from rrg_bench.metrics.nlg.meteor import MeteorProcess, score_sharded
+from rrg_bench.metrics.nlg.meteor import MeteorOutput, MeteorProcess, score_sharded
+from rrg_bench.metrics.nlg.meteor_server import MeteorServer, fit_tables
 from rrg_bench.metrics.nlg.normalisers import NORMALISERS, Normaliser, PTBNormaliser, R2GenConventionNormaliser
 from rrg_bench.metrics.nlg.pool import POOL
 from rrg_bench.metrics.nlg.sentence import nlg_samples
@@ -160,7 +163,7 @@ class NLGScorer(Scorer):
                 m.answered for m in meteors) else None
             hyp_t, ref_t, notes = self.normaliser.prepare(hyps, refs, ctx, timeout_s=self.timeout_s)
             advance = ctx.progress("METEOR", n) if ctx.progress else None
-            met_future = executor.submit(score_sharded, meteors, hyp_t, ref_t, advance=advance, started=starting)
+            met_future = executor.submit(self._meteor_pass, meteors, java, hyp_t, ref_t, ctx, advance, starting)
             coco = coco_scores(hyp_t, ref_t)
             # the statistics table needs pandas: its cold import (~0.5 s) is paid while METEOR works
             import pandas  # noqa: F401
@@ -177,11 +180,48 @@ class NLGScorer(Scorer):
                            ci_method="bootstrap", notes=[*notes, *coco.notes])
 
     def _meteors(self, stack: contextlib.ExitStack, java: str, workers: int | None, n: int) -> list[MeteorProcess]:
-        """``meteor_workers(...)`` JVMs leased from the process's pool (live ones reused, the rest started)."""
-        key = ("meteor", java)
+        """``meteor_workers(...)`` JVMs leased from the process's pool (live ones reused, the rest started):
+        our METEOR server where this runtime can compile it (:mod:`.meteor_server`), else the plain jar."""
         count = meteor_workers(workers, n)
-        return stack.enter_context(POOL.lease(key, count, lambda: MeteorProcess(timeout_s=self.timeout_s, java=java),
-                                              timeout_s=self.timeout_s))
+        classes = meteor_server.server_classes(java, timeout_s=self.timeout_s)
+        if classes is None:
+            return self._plain_meteors(stack, java, count)
+        return stack.enter_context(POOL.lease(
+            meteor_pool_key(java), count,
+            lambda: MeteorServer(java=java, classes=classes, timeout_s=self.timeout_s), timeout_s=self.timeout_s))
+
+    def _plain_meteors(self, stack: contextlib.ExitStack, java: str, count: int) -> list[MeteorProcess]:
+        return stack.enter_context(POOL.lease(
+            meteor_pool_key(java, server=False), count, lambda: MeteorProcess(timeout_s=self.timeout_s, java=java),
+            timeout_s=self.timeout_s))
+
+    def _meteor_pass(self, meteors: list[MeteorProcess], java: str, hyps: Sequence[str], refs: Sequence[str],
+                     ctx: ScoringContext, advance: Any, started: Any) -> MeteorOutput:
+        """METEOR of all pairs: servers first fit their paraphrase tables to these texts (same values,
+        a fraction of the start-up). A server that fails before its first answer is given up for the
+        process and the plain jar scores instead; any later failure is an error, as with the jar."""
+        try:
+            if any(isinstance(m, MeteorServer) for m in meteors):
+                index = paraphrases.load_index(build=False)
+                if index is None:
+                    building = ctx.progress("indexing METEOR's paraphrase table (once per machine)…", 1) \
+                        if ctx.progress else None
+                    index = paraphrases.load_index()
+                    if building is not None:
+                        building(1)
+                fit_tables(meteors, hyps, refs, index)
+            return score_sharded(meteors, hyps, refs, advance=advance, started=started)
+        except NLGTimeout:
+            raise
+        except NLGSubprocessError:
+            if not any(isinstance(m, MeteorServer) and not m.answered for m in meteors):
+                raise
+            meteor_server.forget_server(java)
+            for meteor in meteors:
+                meteor.close()
+            with contextlib.ExitStack() as stack:
+                plain = self._plain_meteors(stack, java, len(meteors))
+                return score_sharded(plain, hyps, refs, advance=advance, started=started)
 
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         ids = [c.id for c in self.columns()]
@@ -190,6 +230,11 @@ class NLGScorer(Scorer):
     def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
         """Sentence BLEU-1..4 as pycocoevalcap's ``bleu_list``, and the per-study METEOR, ROUGE-L, CIDEr-D."""
         return nlg_samples(stats, [c.id for c in self.columns()])
+
+
+def meteor_pool_key(java: str, *, server: bool = True) -> tuple[str, str]:
+    """The pool's key for this runtime's METEOR JVMs: our server (one compiled class per runtime), or the plain jar."""
+    return ("meteor-server" if server else "meteor", java)
 
 
 def meteor_workers(requested: int | None, n: int, cores: int | None = None) -> int:

@@ -16,7 +16,7 @@ import pytest
 from helpers.meteor_starts import count_meteor_starts
 from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.errors import UsageError
-from rrg_bench.metrics.nlg import ptb
+from rrg_bench.metrics.nlg import javac, paraphrases, ptb
 from rrg_bench.metrics.nlg import scorer as nlg_scorer
 from rrg_bench.metrics.nlg.java import NLGSubprocessError, java_executable, require_java
 from rrg_bench.metrics.nlg.meteor import shard_bounds
@@ -67,16 +67,19 @@ def test_ptb_falls_back_to_the_command_when_no_server_can_be_built(monkeypatch, 
     real, commands = ptb.run_to_completion, []
 
     def runtime_without_compiler(cmd, **kwargs):
-        if "--compile" in cmd:
-            raise NLGSubprocessError("compiling exited with code 3")
+        raise NLGSubprocessError("compiling exited with code 3")
+
+    def command(cmd, **kwargs):
         commands.append(cmd)
         return real(cmd, **kwargs)
 
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))  # nothing compiled yet
-    monkeypatch.setattr(ptb, "_compiled", {})
-    monkeypatch.setattr(ptb, "run_to_completion", runtime_without_compiler)
+    monkeypatch.setattr(javac, "_compiled", {})
+    monkeypatch.setattr(javac, "run_to_completion", runtime_without_compiler)
+    monkeypatch.setattr(ptb, "run_to_completion", command)
     assert PTBNormaliser().normalise_blocks([hyps, refs], timeout_s=120) == want
-    assert ptb._compiled == {java: None} and len(commands) == 2  # the command, once per block, as upstream
+    assert javac._compiled == {(ptb.SERVER_CLASS, java): None}
+    assert len(commands) == 2  # the command, once per block, as upstream
 
 
 def test_workers_are_checked_and_bounded():
@@ -104,7 +107,7 @@ def test_two_workers_give_the_values_of_one_and_the_pool_keeps_both(iu_pairs, mo
     two = scorer.score(ids, hyps, refs, ScoringContext(workers=2))
     assert two.values == one.values
     assert two.stats.equals(one.stats)
-    assert POOL.idle(("meteor", require_java())) >= 2
+    assert POOL.idle(nlg_scorer.meteor_pool_key(require_java())) >= 2
 
     started = count_meteor_starts(monkeypatch)
     again = NLGScorer(tok="r2gen").score(ids[:5], hyps[:5], refs[:5], ScoringContext(workers=2))
@@ -116,7 +119,8 @@ def test_two_workers_give_the_values_of_one_and_the_pool_keeps_both(iu_pairs, mo
 def test_a_broken_pooled_jvm_is_replaced_and_the_other_columns_survive(iu_pairs, monkeypatch):
     hyps, refs = iu_pairs
     ids = [f"s{i}" for i in range(len(hyps))]
-    key = ("meteor", require_java())
+    key = nlg_scorer.meteor_pool_key(require_java())
+    assert paraphrases.load_index() is not None  # built before the progress labels are compared
     labels: list[str] = []
     ctx = ScoringContext(progress=lambda what, total: labels.append(what) or (lambda n=1: None))
     scorer = NLGScorer()

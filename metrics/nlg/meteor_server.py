@@ -1,0 +1,263 @@
+"""METEOR 1.5's ``-stdio`` loop in a JVM that can swap its paraphrase table: a 0.3 s start instead of 5-12 s.
+
+Why: the jar loads all 5.3 M paraphrase entries at start (:mod:`.paraphrases`), though a call
+can only ever use the few thousand whose phrases occur in its texts. This server
+(:data:`JAVA_SOURCE`, compiled once per machine like the PTB server) starts with an empty
+table, answers ``SCORE`` and ``EVAL`` lines with the jar's own code (``Meteor.scoreStdio``,
+line for line), and understands two more requests:
+
+- ``RRG_WORDS <n>`` + n ``SCORE`` lines: the words METEOR aligns for every field of those lines
+  (``MeteorScorer``'s normalise/lower-case flags read from the live scorer, then ``Alignment``'s
+  own tokeniser), so the filter uses the jar's normaliser, not an imitation;
+- ``RRG_TABLE <path>``: give the live scorer the paraphrase transducer ``Meteor.main`` would
+  build for the same arguments plus ``-a <path>`` (the only part of the scorer the table
+  changes), in the warm JVM: milliseconds for a small table.
+
+The scorer in Python asks for the words of a call, filters the table to the entries they can
+use, and sends ``RRG_TABLE`` only when the table it holds does not already cover them (the
+covered n-grams only grow, so a later call on the same texts sends nothing). Every value is
+the jar's: the parity tests compare this server against ``java -jar meteor-1.5.jar`` with the
+full table on every study they have.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import gzip
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from rrg_bench.metrics.nlg import javac
+from rrg_bench.metrics.nlg.java import METEOR_JAR, JavaProcess, NLGSubprocessError
+from rrg_bench.metrics.nlg.meteor import MeteorProcess, score_line, shard_bounds
+from rrg_bench.metrics.nlg.paraphrases import FULL_TABLE, ParaphraseIndex
+
+SERVER_CLASS = "RrgMeteorServer"
+#: the arguments pycocoevalcap gives the jar
+METEOR_ARGS = ("-", "-", "-stdio", "-l", "en", "-norm")
+JAVA_SOURCE = """\
+import edu.cmu.meteor.aligner.Aligner;
+import edu.cmu.meteor.aligner.Alignment;
+import edu.cmu.meteor.aligner.ParaphraseTransducer;
+import edu.cmu.meteor.scorer.MeteorConfiguration;
+import edu.cmu.meteor.scorer.MeteorScorer;
+import edu.cmu.meteor.scorer.MeteorStats;
+import edu.cmu.meteor.util.Normalizer;
+import java.io.*;
+import java.lang.reflect.Field;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Base64;
+
+/** rrg-bench: METEOR 1.5's -stdio loop (Meteor.scoreStdio: SCORE and EVAL lines) plus RRG_TABLE <path>
+ *  (the paraphrase transducer `meteor-1.5.jar ARGS -a <path>` would build) and RRG_WORDS <n> (the words METEOR
+ *  aligns for each field of the next n SCORE lines, as one base64 line of UTF-8). ARGS: the jar's own. */
+public class RrgMeteorServer {
+  static MeteorScorer scorer;
+
+  public static void main(String[] args) throws Exception {
+    if (args.length == 3 && args[0].equals("--compile")) {
+      javax.tools.JavaCompiler javac = javax.tools.ToolProvider.getSystemJavaCompiler();
+      System.exit(javac == null ? 3 : javac.run(null, null, null, "-nowarn", "-d", args[2], "-cp",
+          System.getProperty("java.class.path"), args[1]));
+    }
+    scorer = build(args, null);
+    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, "UTF-8"));
+    String line;
+    while ((line = in.readLine()) != null) {
+      if (line.startsWith("SCORE") || line.startsWith("score")) {
+        String[] parts = line.split("\\\\|\\\\|\\\\|");
+        if (parts.length < 3) { System.out.println("Error: specify hypothesis and at least one reference"); continue; }
+        ArrayList<String> refs = new ArrayList<String>();
+        for (int i = 1; i < parts.length - 1; i++) refs.add(parts[i].trim());
+        String hyp = parts[parts.length - 1].trim();
+        MeteorStats stats = scorer.getMeteorStats(hyp, refs);
+        System.out.println(stats.toString());
+      } else if (line.startsWith("EVAL") || line.startsWith("eval")) {
+        String[] parts = line.split("\\\\|\\\\|\\\\|");
+        if (parts.length < 2) { System.out.println("Error: specify Meteor stats"); continue; }
+        MeteorStats aggStats = new MeteorStats();
+        for (int i = 1; i < parts.length; i++) {
+          MeteorStats stats = new MeteorStats(parts[i].trim());
+          scorer.computeMetrics(stats);
+          System.out.println(stats.score);
+          aggStats.addStats(stats);
+        }
+        scorer.computeMetrics(aggStats);
+        System.out.println(aggStats.score);
+      } else if (line.startsWith("RRG_TABLE ")) {
+        swapTable(args, line.substring("RRG_TABLE ".length()));
+        System.out.println("RRG_TABLE_LOADED");
+      } else if (line.startsWith("RRG_WORDS ")) {
+        int n = Integer.parseInt(line.substring("RRG_WORDS ".length()).trim());
+        StringBuilder out = new StringBuilder();
+        for (int k = 0; k < n; k++) {
+          String[] parts = in.readLine().split("\\\\|\\\\|\\\\|");
+          for (int i = 1; i < parts.length; i++) out.append(String.join(" ", words(parts[i].trim()))).append('\\n');
+        }
+        System.out.println(Base64.getEncoder().encodeToString(out.toString().getBytes(StandardCharsets.UTF_8)));
+      }
+    }
+  }
+
+  /** As Meteor.main: properties from the arguments (options from index 2), a configuration, a scorer. */
+  static MeteorScorer build(String[] args, String paraphrases) {
+    return new MeteorScorer(configuration(args, paraphrases));
+  }
+
+  static MeteorConfiguration configuration(String[] args, String paraphrases) {
+    String[] a = args;
+    if (paraphrases != null) {
+      a = Arrays.copyOf(args, args.length + 2);
+      a[args.length] = "-a";
+      a[args.length + 1] = paraphrases;
+    }
+    return new MeteorConfiguration(Meteor.createPropertiesFromArgs(a, 2));
+  }
+
+  /** The scorer `ARGS -a <path>` would build differs from ours only in the aligner's paraphrase
+   *  transducer (Aligner.setupModules: `paraphrase = new ParaphraseTransducer(paraURL)`, paraURL from
+   *  the configuration): build that one object, from the URL that configuration gives. The stemmer,
+   *  synonym dictionary and function words stay (reloading them costs CPU, not a value). */
+  static void swapTable(String[] args, String path) throws Exception {
+    Field alignerField = MeteorScorer.class.getDeclaredField("aligner");
+    alignerField.setAccessible(true);
+    Aligner aligner = (Aligner) alignerField.get(scorer);
+    Field paraphraseField = Aligner.class.getDeclaredField("paraphrase");
+    paraphraseField.setAccessible(true);
+    if (paraphraseField.get(aligner) == null) return;  // no paraphrase module: nothing uses a table
+    paraphraseField.set(aligner, new ParaphraseTransducer(configuration(args, path).getParaDirURL()));
+  }
+
+  /** MeteorScorer.getMeteorStats(String, ArrayList): normalise and lower-case per the scorer's own
+   *  flags, then Aligner.align -> new Alignment(String, String), whose tokeniser gives words1. */
+  static ArrayList<String> words(String text) throws Exception {
+    if (flag("normalize")) text = Normalizer.normalizeLine(text, intField("langID"), flag("keepPunctuation"));
+    if (flag("lowerCase")) text = text.toLowerCase();
+    return new Alignment(text, text).words1;
+  }
+
+  static boolean flag(String name) throws Exception { return field(name).getBoolean(scorer); }
+  static int intField(String name) throws Exception { return field(name).getInt(scorer); }
+  static Field field(String name) throws Exception {
+    Field f = MeteorScorer.class.getDeclaredField(name);
+    f.setAccessible(true);
+    return f;
+  }
+}
+"""
+
+
+def server_classes(java: str, *, timeout_s: float) -> Path | None:
+    """The compiled server for this runtime, or None (then the plain jar with the full table is used)."""
+    return javac.server_classes(SERVER_CLASS, JAVA_SOURCE, METEOR_JAR, java, timeout_s=timeout_s)
+
+
+def forget_server(java: str) -> None:
+    javac.forget(SERVER_CLASS, java)
+
+
+_EMPTY_TABLE_LOCK = threading.Lock()
+_empty_table: list[Path] = []
+
+
+def empty_table() -> Path:
+    """A gzipped table with no entries (the server's start-up table), one per process."""
+    with _EMPTY_TABLE_LOCK:
+        if not _empty_table or not _empty_table[0].is_file():  # a tmp cleaner may have removed it
+            _empty_table.clear()
+            fd, name = tempfile.mkstemp(prefix="rrg-bench-meteor-empty-", suffix=".gz")
+            with open(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as fh:
+                fh.write(b"")
+            atexit.register(_remove, name)
+            _empty_table.append(Path(name))
+        return _empty_table[0]
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class MeteorServer(MeteorProcess):
+    """:data:`JAVA_SOURCE`: METEOR's ``-stdio`` protocol, plus a paraphrase table fitted to each call."""
+
+    what = "METEOR (rrg-bench server)"
+
+    def __init__(self, *, java: str, classes: Path, timeout_s: float = 600.0) -> None:
+        cmd = [java, "-Xmx2G", "-cp", os.pathsep.join((str(METEOR_JAR), str(classes))), SERVER_CLASS,
+               *METEOR_ARGS, "-a", str(empty_table())]
+        JavaProcess.__init__(self, cmd, cwd=METEOR_JAR.parent, timeout_s=timeout_s)
+        #: hashes of the n-grams its table covers (None: it holds the full table)
+        self.covered: np.ndarray | None = np.zeros(0, dtype=np.uint32)
+        self.table_entries = 0
+
+    def words(self, hyps: Sequence[str], refs: Sequence[str]) -> list[list[str]]:
+        """The words METEOR aligns for each reference and hypothesis, from the jar's own normaliser."""
+        payload = "".join(score_line(h, r) for h, r in zip(hyps, refs))
+        with self.exchange() as timed_out:
+            self.write(f"RRG_WORDS {len(hyps)}\n{payload}".encode())
+            reply = self.read_line(timed_out)
+        try:
+            text = base64.b64decode(reply, validate=True).decode("utf-8")
+        except ValueError:
+            raise NLGSubprocessError(f"METEOR server out of sync: expected words, got {reply[:200]!r}") from None
+        lines = text.split("\n")[:-1]
+        if len(lines) != 2 * len(hyps):
+            raise NLGSubprocessError(f"METEOR server returned {len(lines)} word lines for {len(hyps)} pairs")
+        return [line.split(" ") if line else [] for line in lines]
+
+    def fit_table(self, hyps: Sequence[str], refs: Sequence[str], index: ParaphraseIndex | None) -> None:
+        """Make sure the table holds every entry these pairs could use (or the full table without an index)."""
+        if self.covered is None:
+            return
+        if index is None:
+            self._load(FULL_TABLE)
+            self.covered, self.table_entries = None, -1
+            return
+        grams = index.ngram_hashes(self.words(hyps, refs))
+        if np.isin(grams, self.covered, assume_unique=True).all():
+            return
+        covered = np.union1d(self.covered, grams)
+        try:
+            with tempfile.TemporaryDirectory(prefix="rrg-bench-meteor-") as tmp:
+                path = Path(tmp) / "paraphrase-en.filtered.gz"
+                entries = index.entries_for(covered)
+                self.table_entries = index.write_table(entries, path)
+                self._load(path)
+        except OSError:  # no writable temp dir: the full table is always right, only slower
+            self._load(FULL_TABLE)
+            self.covered, self.table_entries = None, -1
+            return
+        self.covered = covered
+
+    def _load(self, table: Path) -> None:
+        with self.exchange() as timed_out:
+            self.write(f"RRG_TABLE {table}\n".encode())
+            reply = self.read_line(timed_out)
+        if reply != "RRG_TABLE_LOADED":
+            raise NLGSubprocessError(f"METEOR server could not load {table}: {reply[:200]!r}")
+
+
+def fit_tables(meteors: Sequence[MeteorProcess], hyps: Sequence[str], refs: Sequence[str],
+               index: ParaphraseIndex | None) -> None:
+    """Each server fits its table to the shard :func:`~.meteor.score_sharded` will give it, in parallel."""
+    bounds = shard_bounds(len(hyps), len(meteors))
+    jobs = [(m, a, b) for m, (a, b) in zip(meteors, bounds) if isinstance(m, MeteorServer)]
+    if len(jobs) == 1:
+        m, a, b = jobs[0]
+        m.fit_table(hyps[a:b], refs[a:b], index)
+        return
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="meteor-fit") as pool:
+        for future in [pool.submit(m.fit_table, hyps[a:b], refs[a:b], index) for m, a, b in jobs]:
+            future.result()

@@ -1,0 +1,170 @@
+"""METEOR with paraphrase tables fitted to each call (metrics/nlg/paraphrases.py, meteor_server.py).
+
+The claim: the server with a fitted table gives byte for byte the statistics, per-study scores and
+corpus score of ``java -jar meteor-1.5.jar`` with the full table, on every text we have, across
+calls whose texts differ (the table is swapped) — and it starts in a fraction of the time because
+the table really is small. The index keeps every entry whose phrases occur; where it cannot serve
+(no compiler, a server that does not start, no index) the plain jar or the full table takes over.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.meteor_starts import count_meteor_starts
+from rrg_bench.api.scorer import ScoringContext
+from rrg_bench.metrics.nlg import meteor_server, paraphrases
+from rrg_bench.metrics.nlg import scorer as nlg_scorer
+from rrg_bench.metrics.nlg.java import java_executable, require_java
+from rrg_bench.metrics.nlg.meteor import MeteorProcess
+from rrg_bench.metrics.nlg.meteor_server import MeteorServer
+from rrg_bench.metrics.nlg.normalisers import PTBNormaliser
+from rrg_bench.metrics.nlg.pool import shutdown
+from rrg_bench.metrics.nlg.scorer import NLGScorer
+
+needs_java = pytest.mark.skipif(java_executable() is None, reason="needs Java")
+
+#: what METEOR's -norm rewrites (quotes, dashes, dots, commas in numbers, contractions, acronyms,
+#: entities, Unicode punctuation) — texts as written, and raw (not PTB-tokenised) in the second set
+ODD_TEXTS = [
+    "The heart doesn't look enlarged; there's no effusion -- or is there?",
+    "``Quoted'' findings: no pneumothorax... 1,000 cc; 3.5 cm x-ray-like opacity.",
+    "U.S. and U.K. radiologists can't agree. Dr. Smith's report & Mr. Jones's film.",
+    "“Smart quotes” and ‘single ones’ – an en dash — and an em dash.",
+    "café naïve Ünïcode ÉCOLE İstanbul", "", "   ", "a", "heart heart heart heart",
+    "no acute cardiopulmonary process . no acute cardiopulmonary abnormality .",
+    "in addition to that , as well as the lungs , there is no evidence of pneumonia at all",
+    "x" * 2000,
+]
+
+
+@pytest.fixture(scope="module")
+def iu(iu_source: Path) -> dict[str, list[str]]:
+    ann = json.loads((iu_source / "annotation.json").read_text())
+    return {split: [e["report"] for e in entries] for split, entries in ann.items()}
+
+
+@pytest.fixture(scope="module")
+def index() -> paraphrases.ParaphraseIndex:
+    idx = paraphrases.load_index()
+    assert idx is not None
+    return idx
+
+
+def _same(a, b) -> None:
+    assert a.item_stats == b.item_stats
+    assert a.item_scores == b.item_scores
+    assert a.corpus == b.corpus
+
+
+@needs_java
+@pytest.mark.timeout(900)
+def test_fitted_tables_give_the_full_jars_bytes_across_calls(iu, index):
+    java = require_java()
+    ptb = PTBNormaliser()
+    hyps_a, refs_a = ptb.normalise_blocks([iu["train"][:590], iu["test"]], timeout_s=300)
+    hyps_a[:len(ODD_TEXTS)] = ODD_TEXTS  # as written: -norm sees raw quotes, dashes and entities
+    refs_a[-len(ODD_TEXTS):] = ODD_TEXTS[::-1]
+    hyps_b, refs_b = iu["val"][:296], iu["train"][1000:1296]  # raw texts, other words
+    classes = meteor_server.server_classes(java, timeout_s=300)
+    assert classes is not None, "Java 17 can compile the server"
+    with MeteorProcess(java=java) as jar, MeteorServer(java=java, classes=classes) as server:
+        server.fit_table(hyps_a, refs_a, index)
+        first_table = server.table_entries
+        assert 0 < first_table < index.entries / 500  # the point: a few thousand of 5.3 M entries
+        _same(server.score(hyps_a, refs_a), jar.score(hyps_a, refs_a))
+        server.fit_table(hyps_b, refs_b, index)  # new words: the table grows and is swapped
+        assert server.table_entries > first_table
+        _same(server.score(hyps_b, refs_b), jar.score(hyps_b, refs_b))
+        covered = server.covered
+        server.fit_table(hyps_a[:50], refs_a[:50], index)  # covered already: nothing is sent
+        assert server.covered is covered
+        _same(server.score(hyps_a, refs_a), jar.score(hyps_a, refs_a))
+
+
+@needs_java
+def test_the_words_are_the_jars_own(index):
+    """RRG_WORDS returns -norm's tokens: the filter needs no imitation of METEOR's normaliser."""
+    java = require_java()
+    classes = meteor_server.server_classes(java, timeout_s=300)
+    with MeteorServer(java=java, classes=classes) as server:
+        words = server.words(["Dr. Smith's film doesn't show 1,000 cc -- ``none''."], ["“Quoted” – X-ray…"])
+    # the reference first, as in a SCORE line; smart quotes and dashes normalised, lower-cased
+    assert words == [['"', "quoted", '"', "-", "x", "ray", "\u2026"],
+                     ["dr.", "smith", "'s", "film", "doesn", "'t", "show", "1,000", "cc", "-", '"', "none", '"', "."]]
+
+
+def test_every_entry_whose_phrases_occur_is_kept(index):
+    """Superset property: sentences holding both phrases of sampled entries keep those entries."""
+    rng = random.Random(7)
+    picked = sorted(rng.sample(range(index.entries), 300))
+    sentences = []
+    for i in picked:
+        a, b = int(index.starts[i]), int(index.starts[i + 1])
+        cut = a + int(index.first_len[i])
+        first = [index.words[j].decode() for j in index.ids[a:cut].tolist()]
+        second = [index.words[j].decode() for j in index.ids[cut:b].tolist()]
+        sentences += [["filler", *first, "more"], [*second, "tail"]]
+    kept = index.entries_for(index.ngram_hashes(sentences))
+    assert set(picked) <= set(kept.tolist())
+    assert len(kept) < 50 * len(picked)  # and it is a filter, not everything
+    assert len(index.entries_for(index.ngram_hashes([["zzzqqq", "xxyyzz"]]))) == 0
+
+
+def test_a_fitted_table_is_the_jars_lines_in_the_jars_order(index, tmp_path):
+    rng = random.Random(3)
+    picked = np.array(sorted(rng.sample(range(200_000), 40)))
+    out = tmp_path / "t.gz"
+    assert index.write_table(picked, out) == 40
+    with gzip.open(paraphrases.FULL_TABLE, "rb") as fh:
+        original = [fh.readline() for _ in range(3 * 200_000)]
+    want = [line.rstrip(b"\n") for i in picked.tolist() for line in original[3 * i:3 * i + 3]]
+    got = gzip.open(out, "rb").read().split(b"\n")[:-1]
+    assert [g for k, g in enumerate(got) if k % 3] == [w for k, w in enumerate(want) if k % 3]  # phrases: bytes
+    assert [float(g) for g in got[::3]] == [float(w) for w in want[::3]]  # probability: the same number
+
+
+@needs_java
+@pytest.mark.timeout(600)
+def test_without_a_server_or_an_index_the_values_stay(iu, index, monkeypatch):
+    ids = [f"s{i}" for i in range(80)]
+    hyps, refs = iu["train"][:80], iu["test"][:80]
+    shutdown()
+    want = NLGScorer().score(ids, hyps, refs, ScoringContext())
+    shutdown()
+
+    started = count_meteor_starts(monkeypatch)
+    monkeypatch.setattr(meteor_server, "server_classes", lambda java, timeout_s: None)  # a JRE without javac
+    plain = NLGScorer().score(ids, hyps, refs, ScoringContext())
+    assert plain.values == want.values and plain.stats.equals(want.stats) and len(started) == 1
+    shutdown()
+    monkeypatch.undo()
+
+    # a server that dies before answering: given up for the process, the plain jar scores
+    started = count_meteor_starts(monkeypatch)
+    java = require_java()
+    monkeypatch.setattr(nlg_scorer.MeteorServer, "words",
+                        lambda self, h, r: (self._proc.kill(), self._proc.wait(), self.read_line(_Never()))[2])
+    broken = NLGScorer().score(ids, hyps, refs, ScoringContext())
+    assert broken.values == want.values and broken.stats.equals(want.stats)
+    assert len(started) == 2 and meteor_server.server_classes(java, timeout_s=60) is None
+    shutdown()
+    monkeypatch.undo()
+    meteor_server.javac._compiled.pop((meteor_server.SERVER_CLASS, java), None)
+
+    # no index (read-only cache, say): the server loads the full table, still the same values
+    monkeypatch.setattr(paraphrases, "load_index", lambda *a, **k: None)
+    full = NLGScorer().score(ids, hyps, refs, ScoringContext())
+    assert full.values == want.values and full.stats.equals(want.stats)
+    shutdown()
+
+
+class _Never:
+    def is_set(self) -> bool:
+        return False
