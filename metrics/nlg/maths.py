@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pycocoevalcap.bleu.bleu_scorer import BleuScorer
-from pycocoevalcap.cider.cider import Cider
-from pycocoevalcap.rouge.rouge import Rouge
 
+from rrg_bench.metrics.nlg.fast_coco import FastCiderScorer, FastRouge, bleu_scorer, ngram_counts
 from rrg_bench.metrics.nlg.meteor import METEOR_STAT_NAMES, MeteorOutput, meteor_corpus
 
 if TYPE_CHECKING:
@@ -47,20 +45,25 @@ class CocoScores:
 
 
 def coco_scores(hyps: Sequence[str], refs: Sequence[str]) -> CocoScores:
-    """``Bleu(4)``, ``Rouge()`` and ``Cider()`` on normalised texts, one reference per study."""
+    """``Bleu(4)``, ``Rouge()`` and ``Cider()`` on normalised texts, one reference per study.
+
+    The same values as those classes (:mod:`.fast_coco`, parity-tested), each text's n-grams
+    counted once for BLEU and CIDEr-D."""
     res = {i: [h] for i, h in enumerate(hyps)}
     gts = {i: [r] for i, r in enumerate(refs)}
-    bleu_values, bleu_counts = _bleu(gts, res)
-    rouge_mean, rouge_items = Rouge().compute_score(gts, res)
-    cider_mean, cider_items, notes = _cider(gts, res)
+    hyp_counts = [ngram_counts(h, BLEU_N) for h in hyps]
+    ref_counts = [ngram_counts(r, BLEU_N) for r in refs]
+    bleu_values, bleu_counts = _bleu(hyps, refs, hyp_counts, ref_counts)
+    rouge_mean, rouge_items = FastRouge().compute_score(gts, res)
+    cider_mean, cider_items, notes = _cider(refs, hyp_counts, ref_counts)
     return CocoScores(bleu_values, bleu_counts, rouge_mean, rouge_items, cider_mean, cider_items, notes)
 
 
-def _bleu(gts: dict[int, list[str]], res: dict[int, list[str]]) -> tuple[list[float], list[list[int]]]:
-    """``Bleu(4).compute_score`` (same ``BleuScorer`` calls) plus the per-study counts it sums."""
-    scorer = BleuScorer(n=BLEU_N)
-    for key in gts:
-        scorer += (res[key][0], gts[key])
+def _bleu(hyps: Sequence[str], refs: Sequence[str], hyp_counts: Sequence[dict[Any, int]],
+          ref_counts: Sequence[dict[Any, int]]) -> tuple[list[float], list[list[int]]]:
+    """``Bleu(4).compute_score`` (its ``BleuScorer``, cooked as ``+=`` cooks) plus the per-study counts it sums."""
+    scorer = bleu_scorer([(len(h.split()), c) for h, c in zip(hyps, hyp_counts)],
+                         [[(len(r.split()), c)] for r, c in zip(refs, ref_counts)], n=BLEU_N)
     values, _ = scorer.compute_score(option="closest", verbose=0)
     rows = []
     for comps in scorer.ctest:
@@ -69,12 +72,13 @@ def _bleu(gts: dict[int, list[str]], res: dict[int, list[str]]) -> tuple[list[fl
     return list(values), rows
 
 
-def _cider(gts: dict[int, list[str]], res: dict[int, list[str]]) -> tuple[float, list[float], list[str]]:
+def _cider(refs: Sequence[str], hyp_counts: Sequence[dict[Any, int]],
+           ref_counts: Sequence[dict[Any, int]]) -> tuple[float, list[float], list[str]]:
     """``Cider().compute_score``; when no reference has a word (its assertion would fail on an
     empty document-frequency table) every study scores 0, which is what each item would get."""
-    if not any(r.split() for refs in gts.values() for r in refs):
-        return 0.0, [0.0] * len(gts), ["CIDEr-D: every reference is empty; all studies score 0."]
-    mean, items = Cider().compute_score(gts, res)
+    if not any(r.split() for r in refs):
+        return 0.0, [0.0] * len(refs), ["CIDEr-D: every reference is empty; all studies score 0."]
+    mean, items = FastCiderScorer(hyp_counts, [[c] for c in ref_counts]).compute_score()
     return float(mean), [float(x) for x in items], []
 
 
