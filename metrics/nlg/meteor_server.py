@@ -40,6 +40,10 @@ from rrg_bench.metrics.nlg.meteor import MeteorProcess, score_line, shard_bounds
 from rrg_bench.metrics.nlg.paraphrases import FULL_TABLE, ParaphraseIndex
 
 SERVER_CLASS = "RrgMeteorServer"
+#: above this many pairs the full table is loaded instead: asking the jar's normaliser for the
+#: words costs ~0.3 ms per pair, the full table a constant ~5 s (break-even ~15,000 pairs measured
+#: on a 2-core machine, benchmarks/README.md)
+FIT_LIMIT_PAIRS = 12_000
 #: the arguments pycocoevalcap gives the jar
 METEOR_ARGS = ("-", "-", "-stdio", "-l", "en", "-norm")
 JAVA_SOURCE = """\
@@ -218,10 +222,11 @@ class MeteorServer(MeteorProcess):
         return [line.split(" ") if line else [] for line in lines]
 
     def fit_table(self, hyps: Sequence[str], refs: Sequence[str], index: ParaphraseIndex | None) -> None:
-        """Make sure the table holds every entry these pairs could use (or the full table without an index)."""
+        """Make sure the table holds every entry these pairs could use (the full table without an index,
+        or for more than :data:`FIT_LIMIT_PAIRS` pairs)."""
         if self.covered is None:
             return
-        if index is None:
+        if index is None or len(hyps) > FIT_LIMIT_PAIRS:
             self._load(FULL_TABLE)
             self.covered, self.table_entries = None, -1
             return

@@ -168,3 +168,20 @@ def test_without_a_server_or_an_index_the_values_stay(iu, index, monkeypatch):
 class _Never:
     def is_set(self) -> bool:
         return False
+
+
+@needs_java
+def test_a_very_large_call_loads_the_full_table(index, monkeypatch):
+    """Above FIT_LIMIT_PAIRS asking the normaliser costs more than the full table: that is loaded."""
+    java = require_java()
+    classes = meteor_server.server_classes(java, timeout_s=300)
+    loaded: list[Path] = []
+    monkeypatch.setattr(meteor_server, "FIT_LIMIT_PAIRS", 3)
+    monkeypatch.setattr(MeteorServer, "_load", lambda self, table: loaded.append(table))
+    with MeteorServer(java=java, classes=classes) as server:
+        server.fit_table(["a b"] * 3, ["a c"] * 3, index)
+        assert loaded[-1] != paraphrases.FULL_TABLE and server.covered is not None
+        server.fit_table(["a b"] * 4, ["a c"] * 4, index)
+        assert loaded[-1] == paraphrases.FULL_TABLE and server.covered is None
+        server.fit_table(["new words"], ["entirely"], index)  # the full table covers everything
+        assert len(loaded) == 2
