@@ -9,7 +9,10 @@ numeric work is pycocoevalcap's (``BleuScorer``, ``Rouge``, ``Cider``, the METEO
 CoreNLP's PTBTokenizer with pycocoevalcap's punctuation list) and only the process
 handling is ours (:mod:`.java`, :mod:`.meteor`, :mod:`.ptb`): both JVMs stay up for the process
 and serve every later call (:mod:`.pool`), METEOR can be sharded over several jars with the
-jar's own merge (``--workers``). Parity tests pin every value to a direct pycocoevalcap call.
+jar's own merge (``--workers``). Two speed-ups change no value: METEOR runs in a small server
+whose paraphrase table holds only the entries the call's texts can use (:mod:`.meteor_server`,
+:mod:`.paraphrases`), and pycocoevalcap's three slowest Python loops are rewritten
+(:mod:`.fast_coco`). Parity tests pin every value to a direct pycocoevalcap call.
 
 Per-study sufficient statistics (BLEU clipped counts and lengths, METEOR's 23 jar
 statistics, per-study ROUGE-L and CIDEr-D) let :meth:`NLGScorer.aggregate` recompute the

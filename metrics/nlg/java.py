@@ -152,7 +152,7 @@ def _kill(proc: subprocess.Popen, owner: int) -> None:
 class JavaProcess:
     """A Java program kept running and spoken to over its pipes, that is never left behind.
 
-    Why: a JVM start costs from 0.15 s (CoreNLP) to 5-12 s (METEOR's paraphrase table), so a
+    Why: a JVM start costs from 0.15 s (CoreNLP) to 5-12 s (the plain METEOR jar's paraphrase table), so a
     process is worth reusing, and a reused process must be as safe as a one-shot one. stderr
     goes to a temp file (a pipe nobody reads fills up and blocks the JVM); every exchange runs
     under a watchdog that kills the JVM at its deadline; the JVM is killed on ``close()``, on

@@ -1,8 +1,9 @@
 """The process's live JVMs (METEOR jars, the PTB tokeniser server): started on first use, reused, killed at exit.
 
-Why a pool: a METEOR JVM spends 5-12 s loading its paraphrase table and holds ~1 GB, so it should
-start once per process, not once per ``score`` call, and serve every scorer and every Python API
-call after it. Reuse must not cost safety: a JVM goes back to the pool only if it is alive and its
+Why a pool: a JVM start costs CPU (0.3 s for our METEOR server with a fitted table, 5-12 s for the
+plain jar with its full paraphrase table, ~0.3 s for the PTB tokeniser) and a cold JIT, so it
+should start once per process, not once per ``score`` call, and serve every scorer and every
+Python API call after it. Reuse must not cost safety: a JVM goes back to the pool only if it is alive and its
 last exchange completed (:attr:`~.java.JavaProcess.clean`); a crashed, killed or interrupted one is
 closed and a fresh one started next time. Idle JVMs are closed at interpreter exit (and killed by
 their own finalizers if that is skipped); a forked child starts with an empty pool and never

@@ -152,7 +152,7 @@ class NLGScorer(Scorer):
             raise ValueError("nlg: study ids must be unique")
         java = require_java()
 
-        # A METEOR JVM spends seconds loading its paraphrase table and then works in its own
+        # A METEOR JVM needs a moment to start (seconds for the plain jar) and then works in its own
         # process: lease (or start) it first and let it run while Python computes BLEU/ROUGE/CIDEr.
         # The lease is released before the thread pool is joined and closes a JVM still in an
         # exchange, so an error here never leaves the METEOR thread waiting on a live process.
@@ -242,8 +242,9 @@ def meteor_workers(requested: int | None, n: int, cores: int | None = None) -> i
     core this process may use (``cores``, default: the CPU affinity); by default 1.
 
     Why 1 by default: measured on a 2-core machine (benchmarks/README.md), two JVMs were slower
-    than one at 590 and at 16,000 studies: a second start-up costs 5-12 s of CPU and ~1.1 GB, and
-    competes with the Python scorers (BLEU, ROUGE-L, CIDEr-D) that run beside METEOR. Why the core
+    than one at 590 and at 16,000 studies, with full paraphrase tables (a second start-up cost
+    5-12 s of CPU and ~1.1 GB) and with fitted ones (the second JVM's alignments compete with the
+    first's and with the Python scorers that run beside METEOR). Why the core
     cap: each JVM holds up to a 2 GB heap, so ``--workers 64`` on a small machine would start 64 of
     them and exhaust its memory without scoring any faster than one per core.
     """
