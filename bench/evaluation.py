@@ -80,6 +80,13 @@ def _studies(hyps: Sequence[str], refs: Sequence[str], ids: Sequence[str] | None
         bad = [i for i, t in zip(ids, texts) if not isinstance(t, str)]
         if bad:
             raise UsageError(f"{what}: the report of study {bad[0]} is not a string")
+        for i, t in zip(ids, texts):
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise UsageError(f"{what}: the report of study {i} holds {t[exc.start]!r} at character "
+                                 f"{exc.start}, a lone surrogate that is not text (often a broken \\u "
+                                 "escape); fix or drop it") from None
     return [Study(study_id=i, split="-", reference=r, reference_sha256=sha256_text(r)) for i, r in zip(ids, refs)]
 
 

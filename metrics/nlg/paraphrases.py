@@ -135,30 +135,61 @@ _loaded: dict[Path, ParaphraseIndex] = {}
 
 def load_index(table: Path = FULL_TABLE, *, build: bool = True) -> ParaphraseIndex | None:
     """The index of ``table`` from ``$BENCH_METEOR_INDEX_DIR`` (else ``<cache>/meteor``), built there
-    now if missing (~20 s, once per machine); None when it can be neither found nor built (then
-    the caller uses the full table, which is always correct)."""
+    now if missing or damaged (~17 s, once per machine); None when it can be neither found nor
+    built (then the caller uses the full table, which is always correct)."""
     from rrg_bench.hashing import sha256_file_memo
 
     digest = sha256_file_memo(table)
-    name = f"paraphrases-{digest[:16]}-v{INDEX_FORMAT}"
     cache = Path(os.environ[INDEX_ENV]).expanduser() if os.environ.get(INDEX_ENV) else _cache_dir()
-    candidates = [cache / name] if cache is not None else []
+    if cache is None:
+        return None
+    root = cache / f"paraphrases-{digest[:16]}-v{INDEX_FORMAT}"
     with _lock:
-        for root in candidates:
-            if root in _loaded:
-                return _loaded[root]
-            if _complete(root, digest):
-                _loaded[root] = ParaphraseIndex(root)
-                return _loaded[root]
-        if not build or cache is None:
+        if root in _loaded:
+            return _loaded[root]
+        index = _verified(root, digest)
+        if index is None and build:
+            try:
+                _remove_stale_builds(cache)
+                if root.exists():  # damaged: a file edited, truncated or missing
+                    shutil.rmtree(root)
+                build_index(table, root, digest)
+            except (OSError, ValueError):
+                return None
+            index = _verified(root, digest)
+        if index is not None:
+            _loaded[root] = index
+        return index
+
+
+def _verified(root: Path, digest: str) -> ParaphraseIndex | None:
+    """The index at ``root`` if it is complete and every file has the sha256 its build recorded
+    (memoised by path, size and mtime: hashed once per machine, not per process). A damaged index
+    would filter wrongly and so change METEOR values; it is never used."""
+    from rrg_bench.hashing import sha256_file_memo
+
+    try:
+        meta = json.loads((root / "meta.json").read_text())
+        if meta.get("source_sha256") != digest or meta.get("format") != INDEX_FORMAT:
             return None
-        root = cache / name
+        files = meta["files"]
+        if any(sha256_file_memo(root / name) != sha for name, sha in files.items()):
+            return None
+        return ParaphraseIndex(root)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _remove_stale_builds(cache: Path, older_than_s: float = 3600.0) -> None:
+    """Builds killed midway leave ``.build-*`` directories (~175 MB); drop those over an hour old."""
+    import time
+
+    for stale in cache.glob(".build-*"):
         try:
-            build_index(table, root, digest)
-        except (OSError, ValueError):
-            return None
-        _loaded[root] = ParaphraseIndex(root)
-        return _loaded[root]
+            if time.time() - stale.stat().st_mtime > older_than_s:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _cache_dir() -> Path | None:
@@ -235,10 +266,14 @@ def build_index(table: Path, root: Path, digest: str) -> None:
         np.save(work / "first_hash_sorted.npy", first_hash[order])
         np.save(work / "first_hash_order.npy", order)
         np.save(work / "second_hash.npy", second_hash)
+        from rrg_bench.hashing import sha256_file
+
+        files = {p.name: sha256_file(p) for p in sorted(work.iterdir())}
         (work / "meta.json").write_text(json.dumps({
-            "format": INDEX_FORMAT, "source": str(table), "source_sha256": digest,
+            "format": INDEX_FORMAT, "source": str(table), "source_sha256": digest, "files": files,
             "entries": len(first_len), "words": len(words),
             "max_phrase_words": int(max(first_a.max(initial=0), second_len.max(initial=0)))}))
+        work.chmod(0o755)  # mkdtemp's 0700 would hide a shared index from other users
         try:
             work.rename(root)  # atomic; a racing process may have won
         except OSError:

@@ -185,3 +185,31 @@ def test_a_very_large_call_loads_the_full_table(index, monkeypatch):
         assert loaded[-1] == paraphrases.FULL_TABLE and server.covered is None
         server.fit_table(["new words"], ["entirely"], index)  # the full table covers everything
         assert len(loaded) == 2
+
+
+def test_a_damaged_index_is_never_used(index, tmp_path):
+    """One flipped byte would filter wrongly and change METEOR values: such an index is refused
+    (and load_index rebuilds it). Killed builds' leftovers are cleaned after an hour."""
+    import os
+    import shutil
+
+    from rrg_bench.hashing import sha256_file_memo
+
+    digest = sha256_file_memo(paraphrases.FULL_TABLE)
+    copy = tmp_path / "copy"
+    shutil.copytree(index.root, copy)
+    assert paraphrases._verified(copy, digest) is not None
+    data = bytearray((copy / "second_hash.npy").read_bytes())
+    data[-3] ^= 0xFF
+    (copy / "second_hash.npy").write_bytes(bytes(data))
+    assert paraphrases._verified(copy, digest) is None
+    (copy / "first_len.npy").unlink()
+    assert paraphrases._verified(copy, digest) is None
+    assert paraphrases._verified(copy, "0" * 64) is None  # another table's index
+
+    old, new = tmp_path / ".build-old", tmp_path / ".build-new"
+    old.mkdir()
+    new.mkdir()
+    os.utime(old, (0, 0))
+    paraphrases._remove_stale_builds(tmp_path)
+    assert not old.exists() and new.exists()
