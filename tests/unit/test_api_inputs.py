@@ -14,7 +14,8 @@ from rrg_bench.errors import UsageError
     ([], [], None, "nothing to score"),
     (["a", "b"], ["a", "b"], ["x", "x"], "ids must be unique"),
     (["a", None], ["a", "b"], None, "hyps: the report of study 1 is not a string"),
-    (["a", "b"], ["a", "heart \ud800 normal"], ["s1", "s2"], "refs: the report of study s2 holds '\\\\ud800' at character 6"),
+    (["a", "b"], ["a", "heart \ud800 normal"], ["s1", "s2"],
+     "refs: the report of study s2 holds '\\\\ud800' at character 6"),
 ])
 def test_malformed_input_is_one_clear_error(hyps, refs, ids, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
