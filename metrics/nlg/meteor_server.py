@@ -247,6 +247,9 @@ class MeteorServer(MeteorProcess):
         self.covered = covered
 
     def _load(self, table: Path) -> None:
+        if any(c in str(table) for c in "\r\n"):  # the path travels as one protocol line
+            raise NLGSubprocessError(f"cannot hand METEOR a table path with a line break: {str(table)!r}; "
+                                     "set TMPDIR to an ordinary directory")
         with self.exchange() as timed_out:
             self.write(f"RRG_TABLE {table}\n".encode())
             reply = self.read_line(timed_out)
