@@ -21,4 +21,8 @@ fi
 .venv/bin/python -m pip install --quiet --no-deps medspacy==1.3.1 PyRuSH==1.0.13 PyFastNER quicksectx loguru pysbd \
   medspacy_quickumls==3.2 medspacy_unqlite pysimstring Unidecode jsonschema referencing rpds-py \
   jsonschema-specifications attrs six
+# METEOR's paraphrase index (once per machine, ~20 s; otherwise built by the first NLG score):
+# METEOR then loads only the entries a call can use. Optional: without it the full table is used.
+.venv/bin/python -c 'import sys; from rrg_bench.metrics.nlg.paraphrases import main; sys.exit(main())' \
+  || echo "warning: METEOR paraphrase index not built; the first NLG score builds it (or uses the full table)" >&2
 echo "rrg-bench installed in .venv ($(.venv/bin/bench --version))"

@@ -282,3 +282,18 @@ def build_index(table: Path, root: Path, digest: str) -> None:
                 work.rename(root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    """Build (or check) the index now, e.g. at set-up (scripts/setup.sh); 0 when it is ready."""
+    import time
+
+    start = time.perf_counter()
+    index = load_index()
+    if index is None:
+        print(f"METEOR paraphrase index: could not be built (no writable cache; set {INDEX_ENV}); "
+              "METEOR will load its full table")
+        return 1
+    print(f"METEOR paraphrase index: {index.entries:,} entries at {index.root} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
