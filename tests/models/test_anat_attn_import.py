@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.strict_keys import strict_key_checks
 from rrg_bench.baselines.anat_attn.importer import convert, import_lana_arxiv, load_legacy_state_dict
 from rrg_bench.baselines.anat_attn.loading import load_model
 from rrg_bench.errors import DataError
@@ -82,15 +83,9 @@ def test_importer_refuses_an_incomplete_later_layout_and_unknown_keys(demo_repor
     test_anat_attn_radgen.py)."""
     with pytest.raises(DataError, match="lana_radgen"):
         convert({"vision_encoder.embeddings.cls_token": torch.zeros(1, 1, 4)})
-    expected = LL.expected_keys("lung_only", LL.REAL)
-    with torch.device("meta"):
-        state = {k: torch.empty(shape) for k, shape in expected.items()}
-        state["segmenter.extra_head.weight"] = torch.empty(3)
-        with pytest.raises(DataError, match="unexpected.*segmenter.extra_head.weight"):
-            convert(state)
-        del state["segmenter.extra_head.weight"], state["encoder.model.norm.bias"]
-        with pytest.raises(DataError, match="missing.*vision_encoder.norm.bias"):
-            convert(state)
+    with strict_key_checks(convert, LL.expected_keys("lung_only", LL.REAL), extra="segmenter.extra_head.weight",
+                           drop="encoder.model.norm.bias", missing="vision_encoder.norm.bias"):
+        pass
 
 
 # ---------------------------------------------------------------- the headline command

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers.strict_keys import strict_key_checks
 from rrg_bench.baselines.anat_attn.attention import AnatomicalSpec, anatomical_bias
 from rrg_bench.baselines.anat_attn.importer import convert, import_lana_arxiv, load_legacy_state_dict
 from rrg_bench.baselines.anat_attn.loading import load_model
@@ -129,15 +130,8 @@ def test_release_settings_choose_the_mechanism():
 
 
 def test_incomplete_or_extra_keys_fail_listing_them():
-    expected = RL.expected_keys(RL.REAL, "mlp4")
-    with torch.device("meta"):
-        state = {k: torch.empty(shape) for k, shape in expected.items()}
-        state["segmenter.lung_model.extra.weight"] = torch.empty(3)
-        with pytest.raises(DataError, match="unexpected.*segmenter.lung_model.extra.weight"):
-            convert(state)
-        del state["segmenter.lung_model.extra.weight"], state["vision_encoder.norm.bias"]
-        with pytest.raises(DataError, match="missing.*vision_encoder.norm.bias"):
-            convert(state)
+    with strict_key_checks(convert, RL.expected_keys(RL.REAL, "mlp4"), extra="segmenter.lung_model.extra.weight",
+                           drop="vision_encoder.norm.bias", missing="vision_encoder.norm.bias") as state:
         del state["text_decoder.lm_head.weight"]
         with pytest.raises(DataError, match="lana_radgen.*text_decoder.lm_head.weight"):
             convert(state)
