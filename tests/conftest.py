@@ -19,11 +19,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _shared_meteor_index_dir() -> str:
     """METEOR's paraphrase index (a ~20 s build, derived from pycocoevalcap's table and keyed by its
     sha256) is shared by every test, including those that point BENCH_CACHE_DIR at a temp dir."""
-    try:
-        from rrg_bench.paths import cache_root
+    from rrg_bench.errors import UsageError
+    from rrg_bench.paths import cache_root
 
+    try:
         return str(cache_root() / "meteor")
-    except Exception:  # no home directory: one temp dir for the session
+    except UsageError:  # no home directory: one temp dir for the session
         import tempfile
 
         return tempfile.mkdtemp(prefix="rrg-bench-meteor-index-")

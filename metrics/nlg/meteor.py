@@ -33,6 +33,9 @@ METEOR_STAT_NAMES: tuple[str, ...] = (
 METEOR_ALPHA, METEOR_BETA, METEOR_GAMMA, METEOR_DELTA = 0.85, 0.2, 0.6, 0.75
 METEOR_WEIGHTS = (1.0, 0.6, 0.8, 0.6)  # exact, stem, synonym, paraphrase
 
+#: the jar's arguments as pycocoevalcap gives them: stdin/stdout mode, English, normalise and lower-case
+METEOR_ARGS = ("-", "-", "-stdio", "-l", "en", "-norm")
+
 Advance = Callable[[int], Any]
 
 
@@ -79,9 +82,11 @@ class MeteorProcess(JavaProcess):
     exit_hint = "; it needs Java and a 2 GB heap (-Xmx2G)"
 
     def __init__(self, *, timeout_s: float = 600.0, java: str | None = None) -> None:
-        java = java or require_java()
-        super().__init__([java, "-jar", "-Xmx2G", str(METEOR_JAR), "-", "-", "-stdio", "-l", "en", "-norm"],
-                         cwd=METEOR_JAR.parent, timeout_s=timeout_s)
+        super().__init__(self.command(java or require_java()), cwd=METEOR_JAR.parent, timeout_s=timeout_s)
+
+    def command(self, java: str) -> list[str]:
+        """pycocoevalcap's command line for the jar."""
+        return [java, "-jar", "-Xmx2G", str(METEOR_JAR), *METEOR_ARGS]
 
     def score(self, hyps: Sequence[str], refs: Sequence[str], advance: Advance | None = None) -> MeteorOutput:
         """Per-item statistics (``SCORE``), then per-item and corpus scores (``EVAL``), within one timeout."""

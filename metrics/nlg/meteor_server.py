@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from rrg_bench.metrics.nlg import javac
-from rrg_bench.metrics.nlg.java import METEOR_JAR, JavaProcess, NLGSubprocessError
-from rrg_bench.metrics.nlg.meteor import MeteorProcess, score_line, shard_bounds
+from rrg_bench.metrics.nlg.java import METEOR_JAR, NLGSubprocessError
+from rrg_bench.metrics.nlg.meteor import METEOR_ARGS, MeteorProcess, score_line, shard_bounds
 from rrg_bench.metrics.nlg.paraphrases import FULL_TABLE, ParaphraseIndex
 
 SERVER_CLASS = "RrgMeteorServer"
@@ -44,8 +44,6 @@ SERVER_CLASS = "RrgMeteorServer"
 #: words costs ~0.3 ms per pair, the full table a constant ~5 s (break-even ~15,000 pairs measured
 #: on a 2-core machine, benchmarks/README.md)
 FIT_LIMIT_PAIRS = 12_000
-#: the arguments pycocoevalcap gives the jar
-METEOR_ARGS = ("-", "-", "-stdio", "-l", "en", "-norm")
 JAVA_SOURCE = """\
 import edu.cmu.meteor.aligner.Aligner;
 import edu.cmu.meteor.aligner.Alignment;
@@ -199,12 +197,16 @@ class MeteorServer(MeteorProcess):
     what = "METEOR (rrg-bench server)"
 
     def __init__(self, *, java: str, classes: Path, timeout_s: float = 600.0) -> None:
-        cmd = [java, "-Xmx2G", "-cp", os.pathsep.join((str(METEOR_JAR), str(classes))), SERVER_CLASS,
-               *METEOR_ARGS, "-a", str(empty_table())]
-        JavaProcess.__init__(self, cmd, cwd=METEOR_JAR.parent, timeout_s=timeout_s)
+        self.classes = classes
+        super().__init__(timeout_s=timeout_s, java=java)
         #: hashes of the n-grams its table covers (None: it holds the full table)
         self.covered: np.ndarray | None = np.zeros(0, dtype=np.uint32)
         self.table_entries = 0
+
+    def command(self, java: str) -> list[str]:
+        """The jar's arguments, with our class on the classpath and an empty table to start from."""
+        return [java, "-Xmx2G", "-cp", os.pathsep.join((str(METEOR_JAR), str(self.classes))), SERVER_CLASS,
+                *METEOR_ARGS, "-a", str(empty_table())]
 
     def words(self, hyps: Sequence[str], refs: Sequence[str]) -> list[list[str]]:
         """The words METEOR aligns for each reference and hypothesis, from the jar's own normaliser."""

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -182,8 +183,6 @@ def _verified(root: Path, digest: str) -> ParaphraseIndex | None:
 
 def _remove_stale_builds(cache: Path, older_than_s: float = 3600.0) -> None:
     """Builds killed midway leave ``.build-*`` directories (~175 MB); drop those over an hour old."""
-    import time
-
     for stale in cache.glob(".build-*"):
         try:
             if time.time() - stale.stat().st_mtime > older_than_s:
@@ -199,14 +198,6 @@ def _cache_dir() -> Path | None:
         return cache_root() / "meteor"
     except UsageError:
         return None
-
-
-def _complete(root: Path, digest: str) -> bool:
-    try:
-        meta = json.loads((root / "meta.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return bool(meta.get("source_sha256") == digest and meta.get("format") == INDEX_FORMAT)
 
 
 def build_index(table: Path, root: Path, digest: str) -> None:
@@ -277,7 +268,7 @@ def build_index(table: Path, root: Path, digest: str) -> None:
         try:
             work.rename(root)  # atomic; a racing process may have won
         except OSError:
-            if not _complete(root, digest):
+            if _verified(root, digest) is None:
                 shutil.rmtree(root, ignore_errors=True)
                 work.rename(root)
     finally:
@@ -286,8 +277,6 @@ def build_index(table: Path, root: Path, digest: str) -> None:
 
 def main() -> int:
     """Build (or check) the index now, e.g. at set-up (scripts/setup.sh); 0 when it is ready."""
-    import time
-
     start = time.perf_counter()
     index = load_index()
     if index is None:
