@@ -21,9 +21,19 @@ on batches, and the package's decisions are rebuilt exactly:
   (kept entity) x (kept entity) pairs instead of all kept x kept pairs; each pair's scores are
   computed by the same layers, in the same order of operations.
 
-Bit-identity rests on row-wise kernels giving a row the same bits whatever the number of rows,
-measured on the CPU here (tests/metrics/test_radgraph_parity.py checks it wherever it runs). On
-other devices (CUDA picks kernels by shape) a report whose decisions are within
+Bit-identity rests on what the CPU's matrix kernels do with a row, measured here (MKL through torch,
+tests/metrics/test_radgraph_parity.py checks it wherever it runs):
+
+* a layer with several outputs gives a row the same bits whatever the number of rows around it,
+  once there are enough rows (here from 12; below, small-matrix kernels sum in another order).
+  :func:`row_stable_from` probes the model's own layers once per process for that number, and
+  a report with fewer sub-words, candidate spans or kept-span pairs than it is annotated by the
+  package's own loop, alone (``alone``), as are reports that would share a pass below it.
+* a layer with one output (the mention scorer's last) is a matrix-vector product whose last
+  ``rows mod 4`` rows are summed in another order: a row's bits depend on the number of rows.
+  It runs per report, on that report's spans only, as the package runs it.
+
+On other devices (CUDA picks kernels by shape) a report whose decisions are within
 ``near_tie_tolerance`` of flipping is annotated again by the package's own loop, alone.
 ``fast_path_reason`` says when a model uses parts this does not rebuild (coreference
 propagation, a switched-off NER or relation task); the adapter then runs the package's loop.
@@ -42,6 +52,10 @@ MAX_BATCH_PIECES = 8192
 PAIR_CHUNK = 4096
 #: decision margin (logit units) below which a report is re-annotated alone off the CPU
 DEVICE_NEAR_TIE_TOLERANCE = 1e-3
+#: row counts :func:`row_stable_from` tries (small-matrix kernels were seen up to 11 rows)
+PROBE_ROWS = 32
+
+_row_stable: dict[tuple[int, int, str], int] = {}
 
 
 def fast_path_reason(model: Any) -> str | None:
@@ -51,7 +65,39 @@ def fast_path_reason(model: Any) -> str | None:
         return "the model's NER or relation task is switched off (loss weight 0)"
     if model._coref.coref_prop > 0:
         return "the model propagates coreference into the span embeddings (coref_prop > 0)"
+    for pruner in model._relation._mention_pruners.values():
+        if len(pruner._scorer) != 2 or getattr(pruner._scorer[-1]._module, "out_features", None) != 1:
+            return "the model's mention scorer is not a feedforward followed by one linear output"
     return None
+
+
+def row_stable_from(model: Any, device: Any) -> int:
+    """The fewest rows from which each of ``model``'s linear layers with several outputs computes a
+    row to the same bits whatever the number of rows around it (1 off the CPU: not claimed there).
+
+    Probed once per model, thread count and device, on the layers themselves: rows 1..``PROBE_ROWS``
+    alone and at an offset, against the same rows inside a larger product."""
+    import torch
+
+    if torch.device(device).type != "cpu":
+        return 1
+    key = (id(model), torch.get_num_threads(), str(device))
+    if key not in _row_stable:
+        worst, seen = 0, set()
+        generator = torch.Generator().manual_seed(0)
+        with torch.inference_mode():
+            for layer in model.modules():
+                shape = (getattr(layer, "in_features", 0), getattr(layer, "out_features", 0))
+                if not isinstance(layer, torch.nn.Linear) or shape[1] < 2 or shape in seen:
+                    continue
+                seen.add(shape)
+                x = torch.randn(3 * PROBE_ROWS, shape[0], generator=generator).to(layer.weight)
+                whole = layer(x)
+                worst = max([worst, *(rows for rows in range(1, PROBE_ROWS + 1)
+                                      if not (torch.equal(layer(x[:rows]), whole[:rows])
+                                              and torch.equal(layer(x[rows:2 * rows]), whole[rows:2 * rows])))])
+        _row_stable[key] = worst + 1
+    return _row_stable[key]
 
 
 @dataclass
@@ -63,6 +109,7 @@ class _Report:
     instance: Any
     pieces: int  # sub-word ids the transformer sees, special tokens and windows included
     n_words: int
+    n_spans: int  # candidate spans
 
 
 class BatchedAnnotator:
@@ -77,29 +124,45 @@ class BatchedAnnotator:
             near_tie_tolerance = 0.0 if radgraph.device.type == "cpu" else DEVICE_NEAR_TIE_TOLERANCE
         self.near_tie_tolerance = near_tie_tolerance
         self.reannotated = 0  # reports handed to the package's loop because of a near tie
+        self.alone = 0  # reports too small for row-stable kernels, annotated by the package's loop
+        self.min_rows = row_stable_from(self.model, radgraph.device)
 
     def annotate(self, texts: Sequence[str], advance: Callable[[int], Any] | None = None) -> list[dict]:
         """One annotation per text, in order; texts must be non-blank for the package's preprocessing."""
         from radgraph.utils import preprocess_reports
 
-        reports = []
+        reports: list[_Report] = []
+        small: list[_Report] = []  # too few rows for the row-stable kernels: the package annotates them
         for position, doc in enumerate(preprocess_reports(list(texts), self.dataset)):
             instance = self.radgraph.reader.text_to_instance(doc)
             instance.index_fields(self.model.vocab)
-            lengths = instance.get_padding_lengths()["text"]
-            reports.append(_Report(position, doc["sentences"][0], instance,
-                                   lengths["list_bert___token_ids"], lengths["list_bert___mask"]))
-        results: list[dict | None] = [None] * len(reports)
+            lengths = instance.get_padding_lengths()
+            report = _Report(position, doc["sentences"][0], instance, lengths["text"]["list_bert___token_ids"],
+                             lengths["text"]["list_bert___mask"], lengths["spans"]["list_num_fields"])
+            (reports if self._row_stable(report) else small).append(report)
+        results: list[dict | None] = [None] * (len(reports) + len(small))
         for batch in self.batches(reports):
             for report, annotation in zip(batch, self._annotate_batch(batch)):
                 results[report.position] = annotation
             if advance:
                 advance(len(batch))
-        near_ties = [i for i, annotation in enumerate(results) if annotation is None]
-        for i in near_ties:
+        alone = [r.position for r in small]
+        near_ties = sorted(set(i for i, annotation in enumerate(results) if annotation is None) - set(alone))
+        for i in alone + near_ties:
             results[i] = self.radgraph([texts[i]])["0"]
+        if advance and small:
+            advance(len(small))
+        self.alone += len(small)
         self.reannotated += len(near_ties)
         return results  # type: ignore[return-value]
+
+    def _row_stable(self, report: _Report) -> bool:
+        """Whether every product the package computes for this report alone has at least ``min_rows``
+        rows: its sub-words, its candidate spans (NER, mention features) and its kept-span pairs."""
+        import torch
+
+        kept = int(torch.ceil(torch.tensor([report.n_words]).float() * self.model._relation._spans_per_word))
+        return min(report.pieces, report.n_spans, kept * kept) >= self.min_rows
 
     def batches(self, reports: Sequence[_Report]) -> list[list[_Report]]:
         """Equal sub-word length per batch (no transformer padding), similar word counts together."""
@@ -134,10 +197,10 @@ class BatchedAnnotator:
         ner_scores = torch.cat((ner_scores.new_zeros(*ner_scores.shape[:2], 1), ner_scores), -1)
         ner_labels = ner_scores.detach().cpu().max(dim=2).indices  # 0 = no entity
         relation = self.model._relation
-        mention = relation._mention_pruners[f"{self.dataset}__relation_labels"]._scorer(span_embeddings)
+        n_spans = span_mask.sum(dim=1).long().tolist()
+        mention = self._mention_scores(span_embeddings, n_spans)
         mention = util.replace_masked_values(mention, span_mask.unsqueeze(-1).bool(), -1e20)
         keep = torch.ceil(lengths.float() * relation._spans_per_word).long().tolist()
-        n_spans = span_mask.sum(dim=1).long().tolist()
         entities = [self._kept_entities(batch[i], mention[i, :n_spans[i]], keep[i], ner_labels[i])
                     for i in range(len(batch))]
         pair_labels, pair_margins = self._pair_labels(span_embeddings, mention, entities)
@@ -145,6 +208,16 @@ class BatchedAnnotator:
         return [None if margins[i] < self.near_tie_tolerance else
                 self._annotation(report, spans[i, :n_spans[i]].tolist(), ner_labels[i], entities[i], pair_labels[i])
                 for i, report in enumerate(batch)]
+
+    def _mention_scores(self, span_embeddings: Any, n_spans: list[int]) -> Any:
+        """The mention pruner's scores: its feedforward on the batch, its one-output layer per report on
+        that report's spans only (a matrix-vector product: a row's bits depend on the number of rows)."""
+        scorer = self.model._relation._mention_pruners[f"{self.dataset}__relation_labels"]._scorer
+        features = scorer[0](span_embeddings)
+        scores = features.new_zeros(*features.shape[:2], 1)
+        for i, n in enumerate(n_spans):
+            scores[i, :n] = scorer[1](features[i:i + 1, :n])[0]
+        return scores
 
     def _kept_entities(self, report: _Report, mention: Any, keep: int, ner_labels: Any) -> Any:
         """Span indices, in text order, that the report's own pruner keeps and the NER labels an entity."""
@@ -178,12 +251,15 @@ class BatchedAnnotator:
         second = torch.cat([kept.repeat(len(kept)) for kept in entities])
         chunks = []
         for start in range(0, len(report), PAIR_CHUNK):
-            i, j, k = (t[start:start + PAIR_CHUNK].to(mention.device) for t in (report, first, second))
+            rows = min(PAIR_CHUNK, len(report) - start)
+            # at least min_rows rows per product, as the package's kept x kept pairs have: repeat the last pair
+            take = torch.arange(start, start + max(rows, self.min_rows)).clamp(max=start + rows - 1)
+            i, j, k = (t[take].to(mention.device) for t in (report, first, second))
             g1, g2 = span_embeddings[i, j], span_embeddings[i, k]
             scores = relation._relation_scorers[namespace](
                 relation._relation_feedforwards[namespace](torch.cat([g1, g2, g1 * g2], dim=-1)))
             scores += mention[i, j] + mention[i, k]
-            chunks.append(torch.cat([scores.new_zeros(scores.size(0), 1), scores], -1).detach().cpu())
+            chunks.append(torch.cat([scores.new_zeros(scores.size(0), 1), scores], -1)[:rows].detach().cpu())
         scores = torch.cat(chunks)
         labels = (scores.max(dim=-1).indices - 1).split(sizes)
         top2 = scores.topk(2, dim=-1).values

@@ -73,6 +73,9 @@ def test_batched_annotations_equal_the_package(model_type, report_texts, tmp_pat
     package = _package(model_dir, model_type, tmp_path / "package")
     their_spans: list = []  # span representations, one (1, spans, dim) tensor per report
     package.model._endpoint_span_extractor.register_forward_hook(lambda _m, _a, out: their_spans.append(out))
+    their_mentions: list = []  # mention scores, one (1, spans, 1) tensor per report
+    (pruner,) = package.model._relation._mention_pruners.values()
+    pruner._scorer.register_forward_hook(lambda _m, _a, out: their_mentions.append(out))
     with torch.inference_mode():
         theirs = package(report_texts)
     theirs = [theirs[str(i)] for i in range(len(report_texts))]
@@ -89,19 +92,29 @@ def test_batched_annotations_equal_the_package(model_type, report_texts, tmp_pat
                         lambda self, batch: batches.append([r.position for r in batch]) or spy(self, batch))
     our_spans: list = []
     annotator.load().model._endpoint_span_extractor.register_forward_hook(lambda _m, _a, out: our_spans.append(out))
+    our_mentions: list = []  # the one-output layer's scores, per report: batched reports first, then alone ones
+    (pruner,) = annotator.load().model._relation._mention_pruners.values()
+    pruner._scorer[-1].register_forward_hook(lambda _m, _a, out: our_mentions.append(out))
     for batch_size in (16, 5):  # two batch compositions
         batches.clear()
         our_spans.clear()
+        our_mentions.clear()
         ours = annotator.annotate(report_texts, batch_size=batch_size)
         mismatches = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
         assert not mismatches, f"batch size {batch_size}: {len(mismatches)} differ, first: {mismatches[0]}"
-        assert sorted(p for batch in batches for p in batch) == list(range(len(report_texts)))
+        batched = [p for batch in batches for p in batch]
+        alone = [i for i in range(len(report_texts)) if i not in set(batched)]  # too short for row-stable kernels
+        assert sorted(batched) == sorted(set(batched)) and len(alone) <= 3
+        assert all(len(report_texts[i].split()) < 12 for i in alone), [report_texts[i] for i in alone]
         assert max(map(len, batches)) <= batch_size and len(batches) < len(report_texts) / 2  # batched for real
-        # not only the decisions: every report's span vectors are the package's, bit for bit
+        # not only the decisions: every report's span vectors and mention scores are the package's, bit for bit
         for positions, spans in zip(batches, our_spans):
             for row, position in enumerate(positions):
                 theirs_row = their_spans[position][0]
                 assert torch.equal(spans[row, :len(theirs_row)], theirs_row), report_texts[position][:80]
+        assert len(our_mentions) == len(report_texts)
+        for position, mention in zip(batched + alone, our_mentions):
+            assert torch.equal(mention, their_mentions[position]), report_texts[position][:80]
 
 
 @pytest.mark.filterwarnings("ignore:Document .* has a sentence with a single token")
@@ -117,13 +130,16 @@ def test_a_report_the_package_cannot_annotate_fails_the_same_way(tmp_path):
 def test_models_the_batches_cannot_reproduce_run_the_package_loop(tmp_path):
     from types import SimpleNamespace
 
-    def model(ner=1.0, relation=1.0, coref_prop=0):
+    def model(ner=1.0, relation=1.0, coref_prop=0, mention_outputs=1):
+        scorer = [SimpleNamespace(_module=None), SimpleNamespace(_module=SimpleNamespace(out_features=mention_outputs))]
         return SimpleNamespace(_loss_weights={"ner": ner, "relation": relation},
-                               _coref=SimpleNamespace(coref_prop=coref_prop))
+                               _coref=SimpleNamespace(coref_prop=coref_prop),
+                               _relation=SimpleNamespace(_mention_pruners={"x": SimpleNamespace(_scorer=scorer)}))
 
     assert fast_path_reason(model()) is None
     assert "coref_prop" in fast_path_reason(model(coref_prop=1))
     assert "switched off" in fast_path_reason(model(relation=0.0))
+    assert "mention scorer" in fast_path_reason(model(mention_outputs=2))
 
     model_dir = build_tiny_radgraph_model(tmp_path / "model", "radgraph-xl")
     texts = ["Mild cardiomegaly with left pleural effusion.", "Heart size is normal. Lungs are clear."]
@@ -148,3 +164,26 @@ def test_reports_near_a_tie_are_annotated_again_by_the_package_loop(tmp_path, re
             assert guarded.annotate(texts) == exact
             reannotated = guarded.reannotated
             assert (0 < reannotated < len(texts)) if expected == "some" else reannotated == len(texts)
+
+
+def test_the_probe_finds_the_row_count_from_which_rows_keep_their_bits():
+    """A layer whose rows change below 7 rows (as small-matrix kernels sum in another order) gives 7;
+    one-output layers are not probed (they run per report); off the CPU nothing is claimed."""
+    import torch
+
+    from rrg_bench.metrics.radgraph.batched import row_stable_from
+
+    class ExactLinear(torch.nn.Linear):  # a product without rounding: any row count gives the same bits
+        below = 0
+
+        def forward(self, x):
+            out = x[:, :self.out_features] * 2
+            return out + 1e-3 if len(x) < self.below else out
+
+    class SmallMatrixKernel(ExactLinear):
+        below = 7
+
+    model = torch.nn.Sequential(ExactLinear(8, 4), SmallMatrixKernel(4, 3), SmallMatrixKernel(3, 1))
+    assert row_stable_from(model, "cpu") == 7
+    assert row_stable_from(torch.nn.Sequential(ExactLinear(8, 4), SmallMatrixKernel(3, 1)), "cpu") == 1
+    assert row_stable_from(model, "cuda") == 1
