@@ -11,8 +11,8 @@ handling is ours (:mod:`.java`, :mod:`.meteor`, :mod:`.ptb`): both JVMs stay up 
 and serve every later call (:mod:`.pool`), METEOR can be sharded over several jars with the
 jar's own merge (``--workers``). Two speed-ups change no value: METEOR runs in a small server
 whose paraphrase table holds only the entries the call's texts can use and which normalises
-each text once (:mod:`.meteor_server`, :mod:`.paraphrases`), and pycocoevalcap's three slowest Python loops are rewritten
-(:mod:`.fast_coco`). Parity tests pin every value to a direct pycocoevalcap call.
+each text once (:mod:`.meteor_server`, :mod:`.paraphrases`), and pycocoevalcap's three slowest
+Python loops are rewritten (:mod:`.fast_coco`). Parity tests pin every value to a direct pycocoevalcap call.
 
 Per-study sufficient statistics (BLEU clipped counts and lengths, METEOR's 23 jar
 statistics, per-study ROUGE-L and CIDEr-D) let :meth:`NLGScorer.aggregate` recompute the

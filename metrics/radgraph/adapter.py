@@ -39,6 +39,10 @@ from rrg_bench.weights import hub_snapshot, resolve
 
 #: bump when anything that changes a cached annotation changes in this adapter
 ADAPTER_VERSION = "1"
+#: bump to drop annotations cached by an earlier batched path that may have differed from the package's
+#: (2: short reports and the mention scores' last rows now keep the package's bits, batched.py); the
+#: scorer's fingerprint keeps ADAPTER_VERSION, since what it promises (the package's annotations) is unchanged
+CACHE_REVISION = "2"
 
 MODEL_TYPES: tuple[str, ...] = ("radgraph", "radgraph-xl", "modern-radgraph-xl")
 
@@ -82,7 +86,8 @@ class RadGraphModel:
 
     def cache_namespace(self) -> str:
         return (f"radgraph={radgraph_version()}|model={self.model_type}|weights={self.weights_sha256()}"
-                f"|backbone={self.backbone_name}:{self.backbone_sha256()}|adapter={ADAPTER_VERSION}")
+                f"|backbone={self.backbone_name}:{self.backbone_sha256()}|adapter={ADAPTER_VERSION}"
+                f"|cache={CACHE_REVISION}")
 
 
 _WEIGHT_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth", ".h5", ".msgpack", ".ckpt", ".th")
