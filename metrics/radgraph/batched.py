@@ -55,7 +55,7 @@ DEVICE_NEAR_TIE_TOLERANCE = 1e-3
 #: row counts :func:`row_stable_from` tries (small-matrix kernels were seen up to 11 rows)
 PROBE_ROWS = 32
 
-_row_stable: dict[tuple[int, int, str], int] = {}
+_row_stable: dict[tuple[Any, ...], int] = {}  # (class, in, out, dtype, threads) -> fewest rows
 
 
 def fast_path_reason(model: Any) -> str | None:
@@ -75,29 +75,33 @@ def row_stable_from(model: Any, device: Any) -> int:
     """The fewest rows from which each of ``model``'s linear layers with several outputs computes a
     row to the same bits whatever the number of rows around it (1 off the CPU: not claimed there).
 
-    Probed once per model, thread count and device, on the layers themselves: rows 1..``PROBE_ROWS``
-    alone and at an offset, against the same rows inside a larger product."""
+    Probed on the layers themselves, once per shape and thread count: rows 1..``PROBE_ROWS`` alone
+    and at an offset, against the same rows inside a larger product."""
     import torch
 
     if torch.device(device).type != "cpu":
         return 1
-    key = (id(model), torch.get_num_threads(), str(device))
-    if key not in _row_stable:
-        worst, seen = 0, set()
-        generator = torch.Generator().manual_seed(0)
-        with torch.inference_mode():
-            for layer in model.modules():
-                shape = (getattr(layer, "in_features", 0), getattr(layer, "out_features", 0))
-                if not isinstance(layer, torch.nn.Linear) or shape[1] < 2 or shape in seen:
-                    continue
-                seen.add(shape)
-                x = torch.randn(3 * PROBE_ROWS, shape[0], generator=generator).to(layer.weight)
-                whole = layer(x)
-                worst = max([worst, *(rows for rows in range(1, PROBE_ROWS + 1)
-                                      if not (torch.equal(layer(x[:rows]), whole[:rows])
-                                              and torch.equal(layer(x[rows:2 * rows]), whole[rows:2 * rows])))])
-        _row_stable[key] = worst + 1
-    return _row_stable[key]
+    fewest = 1
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Linear) and layer.out_features > 1:
+            key = (type(layer), layer.in_features, layer.out_features, layer.weight.dtype, torch.get_num_threads())
+            if key not in _row_stable:
+                _row_stable[key] = _probe(layer)
+            fewest = max(fewest, _row_stable[key])
+    return fewest
+
+
+def _probe(layer: Any) -> int:
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        x = torch.randn(3 * PROBE_ROWS, layer.in_features, generator=generator).to(layer.weight)
+        whole = layer(x)
+        unstable = [rows for rows in range(1, PROBE_ROWS + 1)
+                    if not (torch.equal(layer(x[:rows]), whole[:rows])
+                            and torch.equal(layer(x[rows:2 * rows]), whole[rows:2 * rows]))]
+    return max(unstable, default=0) + 1
 
 
 @dataclass
