@@ -187,3 +187,28 @@ def test_the_probe_finds_the_row_count_from_which_rows_keep_their_bits():
     assert row_stable_from(model, "cpu") == 7
     assert row_stable_from(torch.nn.Sequential(ExactLinear(8, 4), SmallMatrixKernel(3, 1)), "cpu") == 1
     assert row_stable_from(model, "cuda") == 1
+
+
+def test_remembered_word_pieces_are_the_packages(tmp_path):
+    """Each distinct word is split once; the tokens and offsets put together are what the package's loop gives,
+    a word without sub-words (a zero-width space) included."""
+    from rrg_bench.metrics.radgraph.batched import remember_word_pieces
+
+    model_dir = build_tiny_radgraph_model(tmp_path / "model", "radgraph-xl")
+    radgraph = RadGraphAnnotator(locate_model("radgraph-xl", model_dir)).load()
+    tokenizer = radgraph.reader._token_indexers["bert"]._allennlp_tokenizer
+    words = "No pneumothorax \u200b or pleural effusion ; no pneumothorax . Cardiomegaly".split(" ")
+    expected = type(tokenizer)._intra_word_tokenize(tokenizer, words)
+    calls = []
+    package_code = tokenizer._intra_word_tokenize
+    tokenizer._intra_word_tokenize = lambda ws: calls.append(ws) or package_code(ws)
+    remember_word_pieces(radgraph)
+    remember_word_pieces(radgraph)  # once only
+    for _ in range(2):
+        tokens, offsets = tokenizer.intra_word_tokenize(words)
+        start = len(tokenizer.single_sequence_start_tokens)
+        assert offsets == [None if o is None else (o[0] + start, o[1] + start) for o in expected[1]]
+        pieces = [(t.text, t.text_id) for t in tokens[start:len(tokens) - 1]]
+        assert pieces == [(t.text, t.text_id) for t in expected[0]]
+    assert sorted(w for (w,) in calls) == sorted(set(words))  # one call per distinct word, over both passes
+    assert None in expected[1]
