@@ -28,7 +28,7 @@ tests/metrics/test_radgraph_parity.py checks it wherever it runs):
   once there are enough rows (here from 12; below, small-matrix kernels sum in another order).
   :func:`row_stable_from` probes the model's own layers once per process for that number, and
   a report with fewer sub-words, candidate spans or kept-span pairs than it is annotated by the
-  package's own loop, alone (``alone``), as are reports that would share a pass below it.
+  package's own loop, alone; every batched product has at least that many rows.
 * a layer with one output (the mention scorer's last) is a matrix-vector product whose last
   ``rows mod 4`` rows are summed in another order: a row's bits depend on the number of rows.
   It runs per report, on that report's spans only, as the package runs it.
@@ -159,7 +159,6 @@ class BatchedAnnotator:
             near_tie_tolerance = 0.0 if radgraph.device.type == "cpu" else DEVICE_NEAR_TIE_TOLERANCE
         self.near_tie_tolerance = near_tie_tolerance
         self.reannotated = 0  # reports handed to the package's loop because of a near tie
-        self.alone = 0  # reports too small for row-stable kernels, annotated by the package's loop
         self.min_rows = row_stable_from(self.model, radgraph.device)
         remember_word_pieces(radgraph)
 
@@ -188,7 +187,6 @@ class BatchedAnnotator:
             results[i] = self.radgraph([texts[i]])["0"]
         if advance and small:
             advance(len(small))
-        self.alone += len(small)
         self.reannotated += len(near_ties)
         return results  # type: ignore[return-value]
 
