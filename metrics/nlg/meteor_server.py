@@ -46,10 +46,12 @@ from rrg_bench.metrics.nlg.meteor import METEOR_ARGS, MeteorProcess, score_line,
 from rrg_bench.metrics.nlg.paraphrases import FULL_TABLE, ParaphraseIndex
 
 SERVER_CLASS = "RrgMeteorServer"
-#: above this many pairs the full table is loaded instead: asking the jar's normaliser for the
-#: words costs ~0.3 ms per pair, the full table a constant ~5 s (break-even ~15,000 pairs measured
-#: on a 2-core machine, benchmarks/README.md)
-FIT_LIMIT_PAIRS = 12_000
+#: above this many pairs the full table is loaded instead. Fitting was faster and lighter at every
+#: size measured (benchmarks/README.md, "Size limit of fitting": METEOR 9.4 s vs 15.4 s at 16,000
+#: pairs, 16.1 s vs 26.8 s at 32,000, with less memory in all), since the texts normalised for the
+#: words are not normalised again; what grows with the call is the words' memory (~8 MB per 1,000
+#: pairs in Python, a few MB in the JVM), so very large calls take the full table's constant cost
+FIT_LIMIT_PAIRS = 50_000
 JAVA_SOURCE = """\
 import edu.cmu.meteor.aligner.Aligner;
 import edu.cmu.meteor.aligner.Alignment;

@@ -174,7 +174,7 @@ class _Never:
 
 @needs_java
 def test_a_very_large_call_loads_the_full_table(index, monkeypatch):
-    """Above FIT_LIMIT_PAIRS asking the normaliser costs more than the full table: that is loaded."""
+    """Above FIT_LIMIT_PAIRS the words of a call would take more memory than the full table: that is loaded."""
     java = require_java()
     classes = meteor_server.server_classes(java, timeout_s=300)
     loaded: list[Path] = []
