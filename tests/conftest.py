@@ -19,15 +19,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _shared_meteor_index_dir() -> str:
     """METEOR's paraphrase index (a ~20 s build, derived from pycocoevalcap's table and keyed by its
     sha256) is shared by every test, including those that point BENCH_CACHE_DIR at a temp dir."""
-    from rrg_bench.errors import UsageError
-    from rrg_bench.paths import cache_root
+    from rrg_bench.metrics.nlg.paraphrases import default_index_dir
 
-    try:
-        return str(cache_root() / "meteor")
-    except UsageError:  # no home directory: one temp dir for the session
+    shared = default_index_dir()
+    if shared is None:  # no home directory: one temp dir for the session
         import tempfile
 
         return tempfile.mkdtemp(prefix="rrg-bench-meteor-index-")
+    return str(shared)
 
 
 os.environ.setdefault("BENCH_METEOR_INDEX_DIR", _shared_meteor_index_dir())

@@ -266,8 +266,7 @@ class MeteorServer(MeteorProcess):
         if self.covered is None:
             return
         if index is None or len(hyps) > FIT_LIMIT_PAIRS:
-            self._load(FULL_TABLE)
-            self.covered, self.table_entries = None, -1
+            self._load_full_table()
             return
         grams = index.ngram_hashes(self.words(hyps, refs))
         if np.isin(grams, self.covered, assume_unique=True).all():
@@ -280,10 +279,13 @@ class MeteorServer(MeteorProcess):
                 self.table_entries = index.write_table(entries, path)
                 self._load(path)
         except OSError:  # no writable temp dir: the full table is always right, only slower
-            self._load(FULL_TABLE)
-            self.covered, self.table_entries = None, -1
+            self._load_full_table()
             return
         self.covered = covered
+
+    def _load_full_table(self) -> None:
+        self._load(FULL_TABLE)
+        self.covered, self.table_entries = None, -1
 
     def _load(self, table: Path) -> None:
         if any(c in str(table) for c in "\r\n"):  # the path travels as one protocol line

@@ -57,9 +57,9 @@ def phrase_hashes(ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
 class ParaphraseIndex:
     """The table as arrays: each entry's word ids (first phrase, then second) and its phrase hashes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, meta: dict) -> None:
         self.root = root
-        self.meta = json.loads((root / "meta.json").read_text())
+        self.meta = meta  # meta.json, as the build wrote it
         self.words: list[bytes] = (root / "words.bin").read_bytes().split(b"\n")
         self.word_id = {w: i for i, w in enumerate(self.words)}
         self.max_phrase = int(self.meta["max_phrase_words"])
@@ -141,7 +141,7 @@ def load_index(table: Path = FULL_TABLE, *, build: bool = True) -> ParaphraseInd
     from rrg_bench.hashing import sha256_file_memo
 
     digest = sha256_file_memo(table)
-    cache = Path(os.environ[INDEX_ENV]).expanduser() if os.environ.get(INDEX_ENV) else _cache_dir()
+    cache = Path(os.environ[INDEX_ENV]).expanduser() if os.environ.get(INDEX_ENV) else default_index_dir()
     if cache is None:
         return None
     root = cache / f"paraphrases-{digest[:16]}-v{INDEX_FORMAT}"
@@ -176,7 +176,7 @@ def _verified(root: Path, digest: str) -> ParaphraseIndex | None:
         files = meta["files"]
         if any(sha256_file_memo(root / name) != sha for name, sha in files.items()):
             return None
-        return ParaphraseIndex(root)
+        return ParaphraseIndex(root, meta)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -191,7 +191,8 @@ def _remove_stale_builds(cache: Path, older_than_s: float = 3600.0) -> None:
             pass
 
 
-def _cache_dir() -> Path | None:
+def default_index_dir() -> Path | None:
+    """``<cache>/meteor`` (without ``$BENCH_METEOR_INDEX_DIR``); None without a home directory."""
     try:
         from rrg_bench.paths import cache_root
 
