@@ -52,6 +52,13 @@ SERVER_CLASS = "RrgMeteorServer"
 #: words are not normalised again; what grows with the call is the words' memory (~8 MB per 1,000
 #: pairs in Python, a few MB in the JVM), so very large calls take the full table's constant cost
 FIT_LIMIT_PAIRS = 50_000
+#: a server started for a call of at most this many pairs compiles with C1 only (``-XX:TieredStopAtLevel=1``):
+#: measured (benchmarks/README.md, "JIT level"), the whole NLG call took 1.5 s instead of 2.0 s at 590
+#: pairs and 5.4 s instead of 6.2 s at 4,000, the same at 8,000, 8% longer at 16,000, where C2's faster
+#: code repays its compile time. A JIT tier cannot change a value: since Java 17 all floating point is
+#: strict (JEP 306), and the parity tests run the server in both modes. A server kept alive for later
+#: calls of the process keeps the mode it started with.
+QUICK_JIT_MAX_PAIRS = 8_000
 JAVA_SOURCE = """\
 import edu.cmu.meteor.aligner.Aligner;
 import edu.cmu.meteor.aligner.Alignment;
@@ -233,16 +240,19 @@ class MeteorServer(MeteorProcess):
 
     what = "METEOR (rrg-bench server)"
 
-    def __init__(self, *, java: str, classes: Path, timeout_s: float = 600.0) -> None:
+    def __init__(self, *, java: str, classes: Path, timeout_s: float = 600.0, quick_jit: bool = True) -> None:
         self.classes = classes
+        self.quick_jit = quick_jit
         super().__init__(timeout_s=timeout_s, java=java)
         #: hashes of the n-grams its table covers (None: it holds the full table)
         self.covered: np.ndarray | None = np.zeros(0, dtype=np.uint32)
         self.table_entries = 0
 
     def command(self, java: str) -> list[str]:
-        """The jar's arguments, with our class on the classpath and an empty table to start from."""
-        return [java, "-Xmx2G", "-cp", os.pathsep.join((str(METEOR_JAR), str(self.classes))), SERVER_CLASS,
+        """The jar's arguments, with our class on the classpath and an empty table to start from
+        (C1 only with ``quick_jit``: :data:`QUICK_JIT_MAX_PAIRS`)."""
+        jit = ["-XX:TieredStopAtLevel=1"] if self.quick_jit else []
+        return [java, *jit, "-Xmx2G", "-cp", os.pathsep.join((str(METEOR_JAR), str(self.classes))), SERVER_CLASS,
                 *METEOR_ARGS, "-a", str(empty_table())]
 
     def words(self, hyps: Sequence[str], refs: Sequence[str]) -> list[list[str]]:
