@@ -251,7 +251,8 @@ class MeteorServer(MeteorProcess):
     def command(self, java: str) -> list[str]:
         """The jar's arguments, with our class on the classpath and an empty table to start from
         (C1 only with ``quick_jit``: :data:`QUICK_JIT_MAX_PAIRS`)."""
-        jit = ["-XX:TieredStopAtLevel=1"] if self.quick_jit else []
+        # a runtime without the flag ignores it (the server still starts, with its default JIT)
+        jit = ["-XX:+IgnoreUnrecognizedVMOptions", "-XX:TieredStopAtLevel=1"] if self.quick_jit else []
         return [java, *jit, "-Xmx2G", "-cp", os.pathsep.join((str(METEOR_JAR), str(self.classes))), SERVER_CLASS,
                 *METEOR_ARGS, "-a", str(empty_table())]
 
