@@ -113,9 +113,11 @@ def paired_tests(base: LoadedRecord, new: LoadedRecord, scorer_spec: str, *, n_b
     from rrg_bench.stats import approximate_randomisation, paired_bootstrap
 
     a, b = aligned_stats(base, new, scorer_spec)
-    aggregate = scorer_factory(scorer_spec).aggregate
-    boot = paired_bootstrap(aggregate, a, b, n_boot=n_boot, seed=seed)
-    ar = approximate_randomisation(aggregate, a, b, n_trials=n_trials, seed=seed) if n_trials > 0 else {}
+    scorer = scorer_factory(scorer_spec)
+    prepare = getattr(scorer, "rows_aggregate", None)  # a registered Scorer has it; a bare aggregator need not
+    boot = paired_bootstrap(scorer.aggregate, a, b, n_boot=n_boot, seed=seed, prepare=prepare)
+    ar = (approximate_randomisation(scorer.aggregate, a, b, n_trials=n_trials, seed=seed, prepare=prepare)
+          if n_trials > 0 else {})
     return {col: (res, ar.get(col)) for col, res in boot.items()}
 
 

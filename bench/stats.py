@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # pandas is imported lazily
     import pandas as pd
 
 Aggregate = Callable[["pd.DataFrame"], dict[str, float]]
+#: a table -> its ``aggregate`` of row selections (``Scorer.rows_aggregate``): the checking and
+#: reshaping a scorer's ``aggregate`` does on every call is done once per table
+Prepare = Callable[["pd.DataFrame"], Callable[[np.ndarray], dict[str, float]]]
 
 #: deltas closer than this to the observed one count as ties ("at least as extreme")
 TIE_TOLERANCE = 1e-12
@@ -53,22 +56,26 @@ class PairedResult:
 
 
 def bootstrap_ci(aggregate: Aggregate, stats: pd.DataFrame, *, n_boot: int = 1000,
-                 seed: int = 0, alpha: float = 0.05) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap interval per column, resampling studies (rows) with replacement."""
+                 seed: int = 0, alpha: float = 0.05, prepare: Prepare | None = None) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap interval per column, resampling studies (rows) with replacement.
+
+    ``prepare`` (a scorer's ``rows_aggregate``) gives the same draws faster; without it each
+    resample's rows are selected and passed to ``aggregate``."""
     _check_counts(len(stats), n_boot)
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     keys = list(aggregate(stats))
+    on_rows = _on_rows(aggregate, stats, prepare)
     rng = _rng(seed)
     n = len(stats)
     draws = np.empty((n_boot, len(keys)))
     for i in range(n_boot):
-        draws[i] = _values(aggregate(stats.iloc[rng.integers(0, n, size=n)]), keys)
+        draws[i] = _values(on_rows(rng.integers(0, n, size=n)), keys)
     return {k: _percentile_interval(draws[:, j], alpha) for j, k in enumerate(keys)}
 
 
 def paired_bootstrap(aggregate: Aggregate, stats_a: pd.DataFrame, stats_b: pd.DataFrame, *,
-                     n_boot: int = 1000, seed: int = 0) -> dict[str, PairedResult]:
+                     n_boot: int = 1000, seed: int = 0, prepare: Prepare | None = None) -> dict[str, PairedResult]:
     """Delta (B − A) with a 95% percentile interval and a two-sided p-value (see PairedResult).
 
     Both systems are resampled with the *same* study indices, which is what makes the test
@@ -78,13 +85,13 @@ def paired_bootstrap(aggregate: Aggregate, stats_a: pd.DataFrame, stats_b: pd.Da
     _check_counts(len(stats_a), n_boot)
     full_a, full_b = aggregate(stats_a), aggregate(stats_b)
     keys = list(full_a)
+    on_rows_a, on_rows_b = _on_rows(aggregate, stats_a, prepare), _on_rows(aggregate, stats_b, prepare)
     rng = _rng(seed)
     n = len(stats_a)
     deltas = np.empty((n_boot, len(keys)))
     for i in range(n_boot):
         idx = rng.integers(0, n, size=n)
-        deltas[i] = (_values(aggregate(stats_b.iloc[idx]), keys)
-                     - _values(aggregate(stats_a.iloc[idx]), keys))
+        deltas[i] = _values(on_rows_b(idx), keys) - _values(on_rows_a(idx), keys)
     out = {}
     for j, k in enumerate(keys):
         d = deltas[:, j]
@@ -99,7 +106,8 @@ def paired_bootstrap(aggregate: Aggregate, stats_a: pd.DataFrame, stats_b: pd.Da
 
 
 def approximate_randomisation(aggregate: Aggregate, stats_a: pd.DataFrame, stats_b: pd.DataFrame,
-                              *, n_trials: int = 1000, seed: int = 0) -> dict[str, float]:
+                              *, n_trials: int = 1000, seed: int = 0,
+                              prepare: Prepare | None = None) -> dict[str, float]:
     """Two-sided p-value per column by swapping each study's A/B statistics with probability ½.
 
     p = (r + 1) / (n_trials + 1) where r counts trials whose |delta| is at least the
@@ -112,15 +120,16 @@ def approximate_randomisation(aggregate: Aggregate, stats_a: pd.DataFrame, stats
     keys = list(aggregate(stats_a))
     observed = np.abs(_values(aggregate(stats_b), keys) - _values(aggregate(stats_a), keys))
     both = pd.concat([stats_a, stats_b])  # rows 0..n-1 are A, n..2n-1 are B
+    on_rows = _on_rows(aggregate, both, prepare)
     n = len(stats_a)
     rows = np.arange(n)
     rng = _rng(seed)
     extreme = np.zeros(len(keys), dtype=np.int64)
     for _ in range(n_trials):
         swap = rng.random(n) < 0.5
-        as_a = both.iloc[np.where(swap, rows + n, rows)]
-        as_b = both.iloc[np.where(swap, rows, rows + n)]
-        delta = np.abs(_values(aggregate(as_b), keys) - _values(aggregate(as_a), keys))
+        as_a = on_rows(np.where(swap, rows + n, rows))
+        as_b = on_rows(np.where(swap, rows, rows + n))
+        delta = np.abs(_values(as_b, keys) - _values(as_a, keys))
         extreme += (np.isnan(delta) | (delta >= observed - TIE_TOLERANCE)).astype(np.int64)
     return {k: float((extreme[j] + 1) / (n_trials + 1)) for j, k in enumerate(keys)}
 
@@ -142,6 +151,13 @@ def align_by_study(stats_a: pd.DataFrame, stats_b: pd.DataFrame) -> tuple[pd.Dat
             )
         stats_b = stats_b.loc[stats_a.index]
     return stats_a, stats_b
+
+
+def _on_rows(aggregate: Aggregate, stats: pd.DataFrame,
+             prepare: Prepare | None) -> Callable[[np.ndarray], dict[str, float]]:
+    if prepare is not None:
+        return prepare(stats)
+    return lambda rows: aggregate(stats.iloc[rows])
 
 
 def _rng(seed: int) -> np.random.Generator:

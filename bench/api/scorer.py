@@ -21,7 +21,11 @@ from rrg_bench.api.params import NoParams, validated
 from rrg_bench.errors import UsageError
 
 if TYPE_CHECKING:  # pandas is imported lazily at scoring time
+    import numpy as np
     import pandas as pd
+
+#: ``aggregate`` of a row selection of one statistics table, given the row positions (repeats allowed)
+RowsAggregate = Callable[["np.ndarray"], dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,16 @@ class Scorer(ABC):
     @abstractmethod
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         """Corpus values from per-study statistics (any subset or resample of rows)."""
+
+    def rows_aggregate(self, stats: pd.DataFrame) -> RowsAggregate:
+        """``aggregate`` of row selections of ``stats``, for loops that resample it a thousand times
+        (bootstrap CIs, paired tests): ``f(rows)`` must equal ``aggregate(stats.iloc[rows])`` bit for bit.
+
+        Why a scorer may override it: most of an ``aggregate`` call can be checking and reshaping the
+        table, the same work for every resample; an override does it once and keeps per resample only
+        what depends on the rows (tests/unit/test_rows_aggregate.py holds every override to the
+        equality). The default selects the rows and calls ``aggregate``."""
+        return lambda rows: self.aggregate(stats.iloc[rows])
 
     def per_study(self, stats: pd.DataFrame) -> pd.DataFrame | None:
         """Per-study values a person can read (``samples.parquet``), derived from the statistics.

@@ -39,10 +39,11 @@ def recompute_problems(loaded: LoadedRecord, *, check_ci: bool = True) -> list[s
         except StatsUnavailable as exc:
             problems.append(f"{where}: {', '.join(mids)}: cannot be recomputed ({exc})")
             continue
-        aggregate = build_scorer(spec).aggregate
-        values = aggregate(stats)
+        scorer = build_scorer(spec)
+        values = scorer.aggregate(stats)
         n_boot, seed = record.run.get("n_boot"), record.run.get("seed", 0)
-        cis = (bootstrap_ci(aggregate, stats, n_boot=int(n_boot), seed=int(seed))
+        cis = (bootstrap_ci(scorer.aggregate, stats, n_boot=int(n_boot), seed=int(seed),
+                            prepare=getattr(scorer, "rows_aggregate", None))
                if check_ci and n_boot and any(record.metrics[m].ci95 for m in mids) else {})
         for mid in mids:
             metric = record.metrics[mid]

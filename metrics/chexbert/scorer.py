@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.api.scorer import Column, RowsAggregate, Scorer, ScoreResult, ScoringContext
 from rrg_bench.cache import annotate_cached
 from rrg_bench.errors import BenchError, WeightsUnavailable
 from rrg_bench.hashing import sha256_file_memo, sha256_text
@@ -209,8 +209,16 @@ class CheXbertScorer(Scorer):
         return label_f1.label_samples(stats, self.spec, self.params.uncertain)
 
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
+        ref, hyp = self._codes(stats)
+        return label_f1.summary_values(ref, hyp, self.params.uncertain, PREFIX)
+
+    def rows_aggregate(self, stats: pd.DataFrame) -> RowsAggregate:
+        ref, hyp = self._codes(stats)
+        return label_f1.rows_summary(ref, hyp, self.params.uncertain, PREFIX)
+
+    @staticmethod
+    def _codes(stats: pd.DataFrame) -> tuple[Any, Any]:
         try:
-            ref, hyp = label_f1.codes_from_frame(stats)
+            return label_f1.codes_from_frame(stats)
         except ValueError as exc:
             raise BenchError(f"chexbert: per-study statistics unusable: {exc}") from None
-        return label_f1.summary_values(ref, hyp, self.params.uncertain, PREFIX)

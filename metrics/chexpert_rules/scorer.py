@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.api.scorer import Column, RowsAggregate, Scorer, ScoreResult, ScoringContext
 from rrg_bench.hashing import sha256_bytes
 from rrg_bench.metrics.chexpert_rules import labeler, phrases
 from rrg_bench.metrics.chexpert_rules.labeler import LABELER_VERSION, label_reports
@@ -77,3 +77,7 @@ class CheXpertRulesScorer(Scorer):
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         ref_codes, hyp_codes = label_f1.codes_from_frame(stats)
         return label_f1.summary_values(ref_codes, hyp_codes, self.params.uncertain, self.PREFIX)
+
+    def rows_aggregate(self, stats: pd.DataFrame) -> RowsAggregate:
+        ref_codes, hyp_codes = label_f1.codes_from_frame(stats)
+        return label_f1.rows_summary(ref_codes, hyp_codes, self.params.uncertain, self.PREFIX)

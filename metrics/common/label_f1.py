@@ -175,12 +175,14 @@ def _row(p: float, r: float, f: float, support: float) -> dict[str, float]:
     return {"precision": float(p), "recall": float(r), "f1-score": float(f), "support": float(support)}
 
 
-def f1_from_counts(counts: LabelCounts, labels: int | Sequence[int] = 14) -> dict[str, dict[str, float]]:
+def f1_from_counts(counts: LabelCounts, labels: int | Sequence[int] = 14, *,
+                   samples: bool = True) -> dict[str, dict[str, float]]:
     """A ``classification_report(output_dict=True)``-shaped dict for the chosen label set.
 
-    Keys: each label name, ``micro avg``, ``macro avg``, ``weighted avg``, ``samples avg``;
-    each value has ``precision``, ``recall``, ``f1-score`` and ``support`` (floats, as
-    sklearn 1.7 returns them).
+    Keys: each label name, ``micro avg``, ``macro avg``, ``weighted avg``, ``samples avg``
+    (left out with ``samples=False``: the per-study average is the one part whose cost grows
+    with the studies beyond a sum, and the reported columns do not use it); each value has
+    ``precision``, ``recall``, ``f1-score`` and ``support`` (floats, as sklearn 1.7 returns them).
     """
     c = counts.select(labels)
     tp = c.tp.sum(axis=0, dtype=np.int64)
@@ -199,6 +201,8 @@ def f1_from_counts(counts: LabelCounts, labels: int | Sequence[int] = 14) -> dic
     else:  # sklearn: all weights zero -> unweighted mean
         wp, wr, wf = (np.average(v) for v in (precision, recall, f1))
     report["weighted avg"] = _row(wp, wr, wf, total)
+    if not samples:
+        return report
 
     s_tp = c.tp.sum(axis=1, dtype=np.int64)
     s_pred = s_tp + c.fp.sum(axis=1, dtype=np.int64)
@@ -235,10 +239,23 @@ def f1_columns(prefix: str, policy: str, display: Callable[[int, str], str],
 
 def summary_values(ref_codes: object, hyp_codes: object, policy: Policy, prefix: str) -> dict[str, float]:
     """Every column value: labels 14 and 5 x micro/macro/weighted F1 under ``policy``."""
+    return _summary(per_study_counts(ref_codes, hyp_codes, policy), policy, prefix)
+
+
+def rows_summary(ref_codes: object, hyp_codes: object, policy: Policy,
+                 prefix: str) -> Callable[[np.ndarray], dict[str, float]]:
+    """``summary_values`` of row selections (a scorer's ``rows_aggregate``): the codes are checked and
+    turned into TP/FP/FN indicators once; a selection takes their rows and sums them. Equal to
+    ``summary_values(ref_codes[rows], hyp_codes[rows], ...)`` bit for bit: the indicators are
+    row-wise and their sums are integers."""
     counts = per_study_counts(ref_codes, hyp_codes, policy)
+    return lambda rows: _summary(counts.take(rows), policy, prefix)
+
+
+def _summary(counts: LabelCounts, policy: Policy, prefix: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for labels in (14, 5):
-        report = f1_from_counts(counts, labels)
+        report = f1_from_counts(counts, labels, samples=False)
         for avg in AVERAGES:
             values[column_id(prefix, labels, avg, policy)] = report[f"{avg} avg"]["f1-score"]
     return values

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,9 +117,22 @@ def corpus_values(stats: pd.DataFrame) -> list[float | None]:
     None when the statistics carry none."""
     if len(stats) == 0:
         raise ValueError("nlg: cannot aggregate zero studies")
-    # one float64 block -> one cheap array; bootstrap loops call this thousands of times
-    arr = stats.to_numpy(dtype=np.float64)
+    return _corpus_values(stats.to_numpy(dtype=np.float64), _positions(tuple(stats.columns)))
+
+
+def rows_corpus_values(stats: pd.DataFrame) -> Callable[[np.ndarray], list[float | None]]:
+    """``corpus_values`` of row selections (the scorer's ``rows_aggregate``), bit for bit: the table
+    becomes one array once, and each selection is taken from it in the memory layout
+    ``stats.iloc[rows].to_numpy()`` has (column-major), so every sum runs over the same numbers in
+    the same order."""
+    if len(stats) == 0:
+        raise ValueError("nlg: cannot aggregate zero studies")
+    by_column = np.ascontiguousarray(stats.to_numpy(dtype=np.float64).T)  # (columns, studies)
     pos = _positions(tuple(stats.columns))
+    return lambda rows: _corpus_values(np.take(by_column, rows, axis=1).T, pos)
+
+
+def _corpus_values(arr: np.ndarray, pos: dict[str, Any]) -> list[float | None]:
     b = arr[:, pos["bleu"]].sum(axis=0)
     bleu = bleu_from_counts(b[0], b[1], b[2:6], b[6:10])
     meteor = meteor_corpus(arr[:, pos["meteor_stats"]]) if pos["meteor_stats"] else None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rrg_bench.api.scorer import Column, Scorer, ScoreResult, ScoringContext
+from rrg_bench.api.scorer import Column, RowsAggregate, Scorer, ScoreResult, ScoringContext
 from rrg_bench.errors import UsageError
 from rrg_bench.hashing import sha256_file_memo
 from rrg_bench.metrics.nlg import meteor_server, paraphrases
@@ -30,7 +30,7 @@ from rrg_bench.metrics.nlg.java import (
     pycocoevalcap_version,
     require_java,
 )
-from rrg_bench.metrics.nlg.maths import BLEU_N, coco_scores, corpus_values, statistics_frame
+from rrg_bench.metrics.nlg.maths import BLEU_N, coco_scores, corpus_values, rows_corpus_values, statistics_frame
 from rrg_bench.metrics.nlg.meteor import MeteorOutput, MeteorProcess, score_sharded
 from rrg_bench.metrics.nlg.meteor_server import MeteorServer, fit_tables
 from rrg_bench.metrics.nlg.normalisers import NORMALISERS, Normaliser, PTBNormaliser, R2GenConventionNormaliser
@@ -227,6 +227,11 @@ class NLGScorer(Scorer):
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
         ids = [c.id for c in self.columns()]
         return {k: v for k, v in zip(ids, corpus_values(stats)) if v is not None}
+
+    def rows_aggregate(self, stats: pd.DataFrame) -> RowsAggregate:
+        ids = [c.id for c in self.columns()]
+        of_rows = rows_corpus_values(stats)
+        return lambda rows: {k: v for k, v in zip(ids, of_rows(rows)) if v is not None}
 
     def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
         """Sentence BLEU-1..4 as pycocoevalcap's ``bleu_list``, and the per-study METEOR, ROUGE-L, CIDEr-D."""
