@@ -138,7 +138,8 @@ class Scorer(ABC):
         Why a scorer may override it: most of an ``aggregate`` call can be checking and reshaping the
         table, the same work for every resample; an override does it once and keeps per resample only
         what depends on the rows (tests/unit/test_rows_aggregate.py holds every override to the
-        equality). The default selects the rows and calls ``aggregate``."""
+        equality, and record checks recompute CIs with ``aggregate`` itself). The default selects the rows and
+        calls ``aggregate``."""
         return lambda rows: self.aggregate(stats.iloc[rows])
 
     def per_study(self, stats: pd.DataFrame) -> pd.DataFrame | None:

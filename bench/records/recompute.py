@@ -39,11 +39,12 @@ def recompute_problems(loaded: LoadedRecord, *, check_ci: bool = True) -> list[s
         except StatsUnavailable as exc:
             problems.append(f"{where}: {', '.join(mids)}: cannot be recomputed ({exc})")
             continue
-        scorer = build_scorer(spec)
-        values = scorer.aggregate(stats)
+        aggregate = build_scorer(spec).aggregate
+        values = aggregate(stats)
         n_boot, seed = record.run.get("n_boot"), record.run.get("seed", 0)
-        cis = (bootstrap_ci(scorer.aggregate, stats, n_boot=int(n_boot), seed=int(seed),
-                            prepare=getattr(scorer, "rows_aggregate", None))
+        # the defining path (aggregate of each resample), not the scorer's faster rows_aggregate that
+        # wrote the record: a checker should not share the code it checks
+        cis = (bootstrap_ci(aggregate, stats, n_boot=int(n_boot), seed=int(seed))
                if check_ci and n_boot and any(record.metrics[m].ci95 for m in mids) else {})
         for mid in mids:
             metric = record.metrics[mid]

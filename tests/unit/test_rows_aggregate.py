@@ -107,3 +107,26 @@ def test_paired_tests_are_the_same_numbers_with_the_override(nlg_stats):
     plain_ar = approximate_randomisation(scorer.aggregate, nlg_stats, other, n_trials=40, seed=5)
     assert approximate_randomisation(scorer.aggregate, nlg_stats, other, n_trials=40, seed=5,
                                      prepare=scorer.rows_aggregate) == plain_ar
+
+
+def test_a_record_check_recomputes_cis_by_the_defining_path(tmp_path, monkeypatch):
+    """`bench leaderboard add` / board builds recompute CIs with ``aggregate`` per resample, not with the
+    ``rows_aggregate`` that wrote the record: an override that drifts from ``aggregate`` is caught there."""
+    from typer.testing import CliRunner
+
+    from rrg_bench.cli import app
+    from rrg_bench.records import load_any
+    from rrg_bench.records.recompute import recompute_problems
+
+    def drifting(self, stats):
+        honest = Scorer.rows_aggregate(self, stats)
+        return lambda rows: {k: v + 1e-3 for k, v in honest(rows).items()}
+
+    monkeypatch.setattr(CheXpertRulesScorer, "rows_aggregate", drifting)
+    args = ["run", "--model", "random_report", "--runs-dir", str(tmp_path), "--metrics", "chexpert_rules",
+            "--n-boot", "50", "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    problems = recompute_problems(load_any(next(tmp_path.rglob("results.json"))))
+    assert problems and all(" CI " in p for p in problems)
+    assert len(problems) == len(CheXpertRulesScorer().columns())  # every column's interval, no value
