@@ -92,8 +92,8 @@ def score_studies(studies: Sequence[Study], hypotheses: Sequence[str], scorers: 
             outcome.per_study[scorer.spec] = view
         outcome.cache[scorer.spec] = {"hits": result.cache_hits, "misses": result.cache_misses}
         outcome.warnings.extend(f"{scorer.spec}: {note}" for note in result.notes)
-        cis = (bootstrap_ci(scorer.aggregate, result.stats, n_boot=n_boot, seed=seed, prepare=scorer.rows_aggregate)
-               if n_boot else {})
+        prepare = getattr(scorer, "rows_aggregate", None)  # a Scorer subclass has it; a duck-typed plugin need not
+        cis = bootstrap_ci(scorer.aggregate, result.stats, n_boot=n_boot, seed=seed, prepare=prepare) if n_boot else {}
         outcome.metrics.update(_metric_values(scorer, result, cis, len(ids)))
     return outcome
 
