@@ -225,17 +225,20 @@ class NLGScorer(Scorer):
                 return score_sharded(plain, hyps, refs, advance=advance, started=started)
 
     def aggregate(self, stats: pd.DataFrame) -> dict[str, float]:
-        ids = [c.id for c in self.columns()]
-        return {k: v for k, v in zip(ids, corpus_values(stats)) if v is not None}
+        return _named([c.id for c in self.columns()], corpus_values(stats))
 
     def rows_aggregate(self, stats: pd.DataFrame) -> RowsAggregate:
-        ids = [c.id for c in self.columns()]
-        of_rows = rows_corpus_values(stats)
-        return lambda rows: {k: v for k, v in zip(ids, of_rows(rows)) if v is not None}
+        ids, of_rows = [c.id for c in self.columns()], rows_corpus_values(stats)
+        return lambda rows: _named(ids, of_rows(rows))
 
     def per_study(self, stats: pd.DataFrame) -> pd.DataFrame:
         """Sentence BLEU-1..4 as pycocoevalcap's ``bleu_list``, and the per-study METEOR, ROUGE-L, CIDEr-D."""
         return nlg_samples(stats, [c.id for c in self.columns()])
+
+
+def _named(ids: list[str], values: list[float | None]) -> dict[str, float]:
+    """``corpus_values``' list by column id, without METEOR when the statistics carry none."""
+    return {k: v for k, v in zip(ids, values) if v is not None}
 
 
 def meteor_pool_key(java: str, *, server: bool = True) -> tuple[str, str]:

@@ -195,8 +195,15 @@ class BatchedAnnotator:
         rows: its sub-words, its candidate spans (NER, mention features) and its kept-span pairs."""
         import torch
 
-        kept = int(torch.ceil(torch.tensor([report.n_words]).float() * self.model._relation._spans_per_word))
+        (kept,) = self._spans_to_keep(torch.tensor([report.n_words]))
         return min(report.pieces, report.n_spans, kept * kept) >= self.min_rows
+
+    def _spans_to_keep(self, n_words: Any) -> list[int]:
+        """Spans the relation pruner keeps per report, from its word counts: ``ceil(words * spans_per_word)``
+        in float32, as the package computes it."""
+        import torch
+
+        return torch.ceil(n_words.float() * self.model._relation._spans_per_word).long().tolist()
 
     def batches(self, reports: Sequence[_Report]) -> list[list[_Report]]:
         """Equal sub-word length per batch (no transformer padding), similar word counts together."""
@@ -230,11 +237,10 @@ class BatchedAnnotator:
         ner_scores = util.replace_masked_values(ner_scores, span_mask.unsqueeze(-1).bool(), -1e20)
         ner_scores = torch.cat((ner_scores.new_zeros(*ner_scores.shape[:2], 1), ner_scores), -1)
         ner_labels = ner_scores.detach().cpu().max(dim=2).indices  # 0 = no entity
-        relation = self.model._relation
         n_spans = span_mask.sum(dim=1).long().tolist()
         mention = self._mention_scores(span_embeddings, n_spans)
         mention = util.replace_masked_values(mention, span_mask.unsqueeze(-1).bool(), -1e20)
-        keep = torch.ceil(lengths.float() * relation._spans_per_word).long().tolist()
+        keep = self._spans_to_keep(lengths)
         entities = [self._kept_entities(batch[i], mention[i, :n_spans[i]], keep[i], ner_labels[i])
                     for i in range(len(batch))]
         pair_labels, pair_margins = self._pair_labels(span_embeddings, mention, entities)
