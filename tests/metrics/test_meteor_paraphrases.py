@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from helpers.meteor_starts import count_meteor_starts
+from helpers.meteor_texts import ODD_TEXTS
 from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.nlg import meteor_server, paraphrases
 from rrg_bench.metrics.nlg import scorer as nlg_scorer
@@ -29,19 +30,6 @@ from rrg_bench.metrics.nlg.pool import shutdown
 from rrg_bench.metrics.nlg.scorer import NLGScorer
 
 needs_java = pytest.mark.skipif(java_executable() is None, reason="needs Java")
-
-#: what METEOR's -norm rewrites (quotes, dashes, dots, commas in numbers, contractions, acronyms,
-#: entities, Unicode punctuation) — texts as written, and raw (not PTB-tokenised) in the second set
-ODD_TEXTS = [
-    "The heart doesn't look enlarged; there's no effusion -- or is there?",
-    "``Quoted'' findings: no pneumothorax... 1,000 cc; 3.5 cm x-ray-like opacity.",
-    "U.S. and U.K. radiologists can't agree. Dr. Smith's report & Mr. Jones's film.",
-    "“Smart quotes” and ‘single ones’ – an en dash — and an em dash.",
-    "café naïve Ünïcode ÉCOLE İstanbul", "", "   ", "a", "heart heart heart heart",
-    "no acute cardiopulmonary process . no acute cardiopulmonary abnormality .",
-    "in addition to that , as well as the lungs , there is no evidence of pneumonia at all",
-    "x" * 2000,
-]
 
 
 @pytest.fixture(scope="module")

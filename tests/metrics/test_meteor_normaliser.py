@@ -1,0 +1,97 @@
+"""The METEOR server's normaliser (``RrgMeteorServer.JarNormalizer``) against the jar's own
+``Normalizer.normalizeLine``, in one JVM, string for string.
+
+The server skips a regular-expression pass where the pass cannot change the line (its pattern needs
+a character the line lacks, or would only replace a space by a space). The claim is that no line
+comes out differently: checked on every IU X-Ray report as written and lower-cased, METEOR's odd
+texts, and 12,000 random lines built from exactly the characters and tokens the guards look for
+(dots, commas, apostrophes, quotes, dashes, non-breaking prefixes, Unicode spaces and letters), in
+every language the jar normalises this way (0-4) and the two it does not (5, 99: handed to the jar;
+one of them raises there, and must raise the same here),
+with and without ``-keepPunctuation``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers.meteor_texts import ODD_TEXTS
+from rrg_bench.metrics.nlg import meteor_server
+from rrg_bench.metrics.nlg.java import METEOR_JAR, java_executable, require_java
+
+needs_java = pytest.mark.skipif(java_executable() is None, reason="needs Java")
+
+CHECKER = """\
+import edu.cmu.meteor.util.Normalizer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.List;
+
+public class NormaliserCheck {
+  public static void main(String[] args) throws Exception {
+    List<String> lines = Files.readAllLines(Paths.get(args[0]), StandardCharsets.UTF_8);
+    int compared = 0, differ = 0;
+    for (int lang : new int[] {0, 1, 2, 3, 4, 5, 99}) {
+      for (boolean keep : new boolean[] {false, true}) {
+        for (String line : lines) {
+          String jar, ours;
+          try { jar = Normalizer.normalizeLine(line, lang, keep); } catch (RuntimeException e) { jar = "raised " + e; }
+          try { ours = RrgMeteorServer.JarNormalizer.normalizeLine(line, lang, keep); }
+          catch (RuntimeException e) { ours = "raised " + e; }
+          compared++;
+          if (!jar.equals(ours) && differ++ < 5) {
+            System.out.println("DIFF lang=" + lang + " keep=" + keep + " [" + line + "] jar [" + jar + "] ours ["
+                + ours + "]");
+          }
+        }
+      }
+    }
+    System.out.println("compared " + compared + " differ " + differ);
+  }
+}
+"""
+
+#: what the guards look for, and what the jar's passes rewrite
+_CHARS = ("aZ09 .,'`-\u2018\u2019\u201c\u201d\u2013\t\u00a0\u2003\u3000!?;:()[]{}\"&/\\\u00e9\u0416\u0130#$%*+=<>_|~"
+          "\u00b7\u060c\U0001F600")
+_TOKENS = ("Mr.", "No.", "e.g.", "a.m.", "Dr.", "1.", "x.y", "..", "...", "''", "``", "--", "'s", "n't", "5's",
+           "l'homme", "aujourd'hui", "U.S.", "3.5", "1,000", "a,b", "x-ray", "-", " ", "  ", "DOTMULTI.")
+
+
+def _fuzz(count: int, seed: int = 11) -> list[str]:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randrange(40)):
+            parts.append(rng.choice(_TOKENS) if rng.random() < 0.3 else rng.choice(_CHARS))
+        lines.append("".join(parts))
+    return lines
+
+
+@needs_java
+@pytest.mark.timeout(600)
+def test_the_servers_normaliser_is_the_jars(iu_source: Path, tmp_path: Path) -> None:
+    java = require_java()
+    classes = meteor_server.server_classes(java, timeout_s=300)
+    assert classes is not None, "Java 17 can compile the server"
+    reports = [e["report"] for entries in json.loads((iu_source / "annotation.json").read_text()).values()
+               for e in entries]
+    texts = [*reports, *(r.lower() for r in reports), *ODD_TEXTS, *_fuzz(12_000)]
+    texts = [" ".join(t.splitlines()) for t in texts]  # one line each: the file is read by lines
+    assert not any("\r" in t or "\n" in t for t in texts)
+    (tmp_path / "lines.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    (tmp_path / "NormaliserCheck.java").write_text(CHECKER, encoding="utf-8")
+    classpath = os.pathsep.join((str(METEOR_JAR), str(classes)))
+    subprocess.run([java, "-cp", classpath, meteor_server.SERVER_CLASS, "--compile",
+                    str(tmp_path / "NormaliserCheck.java"), str(tmp_path)], check=True, timeout=300)
+    checker = [java, "-cp", os.pathsep.join((classpath, str(tmp_path))), "NormaliserCheck", str(tmp_path / "lines.txt")]
+    out = subprocess.run(checker, check=True, capture_output=True, text=True, timeout=500).stdout
+    assert out.splitlines()[-1] == f"compared {len(texts) * 14} differ 0", out
