@@ -83,6 +83,25 @@ def test_fitted_tables_give_the_full_jars_bytes_across_calls(iu, index):
 
 
 @needs_java
+def test_eval_reads_statistics_as_the_jar_does(iu):
+    """The server's EVAL reads plain statistics lines with one Scanner and anything else with the jar's own
+    constructor: per-study and corpus scores equal the jar's for both, including lines the jar reads oddly
+    (integers, exponents, a 24th number it ignores, doubled spaces, tabs) and perfect matches."""
+    java = require_java()
+    classes = meteor_server.server_classes(java, timeout_s=300)
+    with MeteorProcess(java=java) as jar:
+        # the last two match their references perfectly, in one chunk: EVAL's sum leaves their chunks out
+        stats = jar.segment_stats([*iu["train"][:40], *iu["test"][:2]], [*iu["test"][:40], *iu["test"][:2]])
+        odd = [stats[0].replace(" ", "  "), stats[1] + " 7.0", stats[2].replace(" ", "\t"),
+               " ".join(x.split(".")[0] for x in stats[3].split()), "1.0E1 " + stats[4].split(" ", 1)[1]]
+        for lines in (stats, odd + stats, [*stats[:20], odd[0], *stats[20:]]):
+            expected = jar.evaluate(lines)
+            with MeteorServer(java=java, classes=classes) as server:
+                got = server.evaluate(lines)
+            assert (got.item_scores, got.corpus) == (expected.item_scores, expected.corpus)
+
+
+@needs_java
 def test_the_words_are_the_jars_own(index):
     """RRG_WORDS returns -norm's tokens: the filter needs no imitation of METEOR's normaliser."""
     java = require_java()
