@@ -178,6 +178,70 @@ def test_without_a_server_or_an_index_the_values_stay(iu, index, monkeypatch):
     shutdown()
 
 
+@needs_java
+@pytest.mark.timeout(300)
+def test_python_scorers_start_once_the_table_is_fitted(iu, monkeypatch):
+    """The order that keeps the Python half of fitting (n-gram hashes, the table file) from trading the GIL
+    with BLEU/ROUGE/CIDEr; and a fit that fails in any way still lets the call end with its error."""
+    import time
+
+    events: list[tuple[str, float]] = []
+    fit, coco = nlg_scorer.fit_tables, nlg_scorer.coco_scores
+
+    def timed(name, fn):
+        def run(*args, **kwargs):
+            events.append((f"{name} start", time.perf_counter()))
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                events.append((f"{name} end", time.perf_counter()))
+        return run
+
+    monkeypatch.setattr(nlg_scorer, "fit_tables", timed("fit", fit))
+    monkeypatch.setattr(nlg_scorer, "coco_scores", timed("coco", coco))
+    ids, hyps, refs = [f"s{i}" for i in range(60)], iu["train"][:60], iu["test"][:60]
+    for _ in range(2):  # a starting JVM, then a live one
+        events.clear()
+        NLGScorer().score(ids, hyps, refs, ScoringContext())
+        assert [name for name, _ in events] == ["fit start", "fit end", "coco start", "coco end"]
+
+    class Boom(Exception):
+        pass
+
+    for error in (Boom("not an NLG error"), nlg_scorer.NLGTimeout("the watchdog fired")):
+        def failing(*args, error=error, **kwargs):
+            raise error
+        monkeypatch.setattr(nlg_scorer, "fit_tables", failing)
+        outcome = _ends_within(60, lambda: NLGScorer().score(ids, hyps, refs, ScoringContext()))
+        assert outcome, f"the call hung after fit_tables raised {error!r}"
+        if isinstance(error, Boom):
+            assert outcome == [error]
+        else:  # as any METEOR failure: the other columns stand, METEOR is unavailable and says why
+            assert "the watchdog fired" in outcome[0].unavailable["meteor[tok=ptb]"]
+            assert "bleu4[tok=ptb]" in outcome[0].values
+    shutdown()
+
+
+def _ends_within(seconds: float, call) -> list[object]:
+    """[what ``call()`` returned or raised], or [] if it had not ended after ``seconds`` (then it runs on,
+    in a daemon thread)."""
+    import threading
+
+    outcome: list[object] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # noqa: BLE001 - the caller looks at whatever ended the call
+            outcome.append(exc)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    done.wait(seconds)
+    return outcome
+
+
 class _Never:
     def is_set(self) -> bool:
         return False
