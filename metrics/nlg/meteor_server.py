@@ -59,19 +59,15 @@ SERVER_CLASS = "RrgMeteorServer"
 #: words are not normalised again; what grows with the call is the words' memory (~8 MB per 1,000
 #: pairs in Python, a few MB in the JVM), so very large calls take the full table's constant cost
 FIT_LIMIT_PAIRS = 50_000
-#: a server started for a call of at most this many pairs compiles with C1 only (``-XX:TieredStopAtLevel=1``):
-#: measured (benchmarks/README.md, "JIT level"), the whole NLG call took 1.5 s instead of 2.0 s at 590
-#: pairs and 5.4 s instead of 6.2 s at 4,000, the same or slower at 8,000, 8% longer at 16,000, where C2's
-#: faster code repays its compile time; the limit sits between (MIMIC-CXR's test split, 3,858 studies,
-#: is below it). A JIT tier cannot change a value: since Java 17 all floating point is
-#: strict (JEP 306), and the parity tests run the server in both modes. A server kept alive for later
-#: calls of the process keeps the mode it started with.
-QUICK_JIT_MAX_PAIRS = 5_000
-#: the server's garbage collector: the parallel (throughput) collector instead of the JVM's default G1. Measured
-#: (benchmarks/README.md, "Garbage collector"): a live server's second batch of 590 IU pairs aligned in 0.31-0.39 s
-#: instead of 0.50-0.52 s, the first batch as fast, and peak RSS at 16,000 studies 735 MB instead of 810-831 MB.
-#: A collector cannot change a value.
-GC = ("-XX:+UseParallelGC",)
+#: the server's JVM options besides upstream's ``-Xmx2G`` (the JVM ignores one it does not know). Both are about
+#: speed on few cores and cannot change a value (Java 17 floating point is strict, JEP 306; a collector moves
+#: objects, not numbers), and the parity tests compare the server with upstream's command (the JVM's defaults):
+#: - C1 only (``-XX:TieredStopAtLevel=1``): the C2 compiler's threads take a core from the Python scorers, which
+#:   are what a long call waits for. Whole NLG call (benchmarks/README.md, "JIT level"): 590 studies 1.1 s instead
+#:   of 1.7 s, 4,000 3.4 s instead of 5.0 s, 16,000 10.0-10.5 s instead of 12.2-13.2 s, 32,000 19.8 s instead of 22.0 s;
+#: - the parallel collector instead of G1: a live server's second batch of 590 IU pairs aligned in 0.31-0.39 s
+#:   instead of 0.50-0.52 s, the first as fast, and its peak RSS at 16,000 studies 703-742 MB instead of 833 MB.
+JVM_OPTIONS = ("-XX:+IgnoreUnrecognizedVMOptions", "-XX:TieredStopAtLevel=1", "-XX:+UseParallelGC")
 JAVA_SOURCE = """\
 import edu.cmu.meteor.aligner.Aligner;
 import edu.cmu.meteor.aligner.Alignment;
@@ -464,22 +460,17 @@ class MeteorServer(MeteorProcess):
 
     what = "METEOR (rrg-bench server)"
 
-    def __init__(self, *, java: str, classes: Path, timeout_s: float = 600.0, quick_jit: bool = True) -> None:
+    def __init__(self, *, java: str, classes: Path, timeout_s: float = 600.0) -> None:
         self.classes = classes
-        self.quick_jit = quick_jit
         super().__init__(timeout_s=timeout_s, java=java)
         #: hashes of the n-grams its table covers (None: it holds the full table)
         self.covered: np.ndarray | None = np.zeros(0, dtype=np.uint32)
         self.table_entries = 0
 
     def command(self, java: str) -> list[str]:
-        """The jar's arguments, with our class on the classpath and an empty table to start from
-        (C1 only with ``quick_jit``: :data:`QUICK_JIT_MAX_PAIRS`)."""
-        # a runtime without the flag ignores it (the server still starts, with its default JIT)
-        jit = ["-XX:TieredStopAtLevel=1"] if self.quick_jit else []
+        """The jar's arguments with :data:`JVM_OPTIONS`, our class on the classpath and an empty table to start from."""
         classpath = os.pathsep.join((str(METEOR_JAR), str(self.classes)))
-        return [java, "-XX:+IgnoreUnrecognizedVMOptions", *jit, *GC, "-Xmx2G", "-cp", classpath, SERVER_CLASS,
-                *METEOR_ARGS, "-a", str(empty_table())]
+        return [java, *JVM_OPTIONS, "-Xmx2G", "-cp", classpath, SERVER_CLASS, *METEOR_ARGS, "-a", str(empty_table())]
 
     def words(self, hyps: Sequence[str], refs: Sequence[str]) -> list[list[str]]:
         """The words METEOR aligns for each reference and hypothesis, from the jar's own normaliser."""

@@ -196,8 +196,7 @@ class NLGScorer(Scorer):
             return self._plain_meteors(stack, java, count)
         return stack.enter_context(POOL.lease(
             meteor_pool_key(java), count,
-            lambda: MeteorServer(java=java, classes=classes, timeout_s=self.timeout_s,
-                                 quick_jit=n <= meteor_server.QUICK_JIT_MAX_PAIRS), timeout_s=self.timeout_s))
+            lambda: MeteorServer(java=java, classes=classes, timeout_s=self.timeout_s), timeout_s=self.timeout_s))
 
     def _plain_meteors(self, stack: contextlib.ExitStack, java: str, count: int) -> list[MeteorProcess]:
         return stack.enter_context(POOL.lease(

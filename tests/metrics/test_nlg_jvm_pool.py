@@ -151,26 +151,6 @@ def test_a_broken_pooled_jvm_is_replaced_and_the_other_columns_survive(iu_pairs,
     assert labels == ["starting METEOR (Java)…", "METEOR"]
 
 
-@needs_java
-def test_the_call_that_starts_a_server_picks_its_jit_and_values_do_not_depend_on_it(iu_pairs, monkeypatch):
-    """C1 only for calls up to QUICK_JIT_MAX_PAIRS (faster to warm up), the default tiers above."""
-    from rrg_bench.metrics.nlg import meteor_server
-
-    hyps, refs = iu_pairs
-    ids = [f"s{i}" for i in range(len(hyps))]
-    key = nlg_scorer.meteor_pool_key(require_java())
-    results = {}
-    for limit in (len(hyps), len(hyps) - 1):
-        shutdown()
-        monkeypatch.setattr(meteor_server, "QUICK_JIT_MAX_PAIRS", limit)
-        results[limit] = NLGScorer().score(ids, hyps, refs, ScoringContext())
-        (server,) = POOL._idle[key]
-        assert server.quick_jit is (limit == len(hyps))
-    quick, tiered = results.values()
-    assert quick.values == tiered.values
-    assert quick.stats.equals(tiered.stats)
-
-
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True,
                           timeout=240)
