@@ -61,8 +61,8 @@ SERVER_CLASS = "RrgMeteorServer"
 FIT_LIMIT_PAIRS = 50_000
 #: the server's JVM options besides upstream's ``-Xmx2G`` (the JVM ignores one it does not know): C1 only
 #: (``-XX:TieredStopAtLevel=1``). The C2 compiler's threads take a core from the Python scorers, which are what a
-#: long call waits for. Whole NLG call (benchmarks/README.md, "JIT level"): 590 studies 1.1 s instead of 1.7 s,
-#: 4,000 3.4 s instead of 5.0 s, 16,000 10.0-10.5 s instead of 12.2-13.2 s, 32,000 19.8 s instead of 22.0 s. A JIT
+#: long call waits for. Whole NLG call (benchmarks/README.md, "JIT level"): 590 studies 1.2 s instead of 1.6 s,
+#: 4,000 3.7 s instead of 5.8 s, 16,000 11.0 s instead of 13.7 s (and C1 ahead up to 32,000 in earlier runs). A JIT
 #: tier cannot change a value (Java 17 floating point is strict, JEP 306); the parity tests compare the server with
 #: upstream's command (the JVM's defaults). The collector stays the JVM's default (G1 on 2+ cores): the parallel
 #: one aligned a second batch ~0.15 s faster but exhausted the 2 GB heap on a hypothesis the jar still scores

@@ -169,8 +169,8 @@ class NLGScorer(Scorer):
                                          fitted)
             # Fitting the paraphrase table is partly Python (n-gram hashes, the table file): BLEU/ROUGE/CIDEr
             # start once it is done, so that the two never take turns on the GIL and the JVM aligns while
-            # they run. Measured (benchmarks/README.md, "Order of work"): 1,000 studies 2.1-2.4 -> 1.4-1.6 s,
-            # 16,000 17.5-20.2 -> 12.5-14.0 s, although Python idles while a JVM starts.
+            # they run. Measured (benchmarks/README.md, "Order of work"; with this step's other changes): 1,000
+            # studies 2.1-2.4 -> 1.4-1.6 s, 16,000 17.5-20.2 -> 12.5-14.0 s, although Python idles while a JVM starts.
             fitted.wait()
             coco = coco_scores(hyp_t, ref_t)
             # the statistics table needs pandas: its cold import (~0.5 s) is paid while METEOR works
