@@ -7,8 +7,7 @@ comes out differently: checked on every IU X-Ray report as written and lower-cas
 texts, and 12,000 random lines built from exactly the characters and tokens the guards look for
 (dots, commas, apostrophes, quotes, dashes, non-breaking prefixes, Unicode spaces and letters), in
 every language the jar normalises this way (0-4) and the two it does not (5, 99: handed to the jar;
-one of them raises there, and must raise the same here),
-with and without ``-keepPunctuation``.
+one of them raises there, and must raise the same here), with and without ``-keepPunctuation``.
 """
 
 from __future__ import annotations
