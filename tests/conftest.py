@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-# Tests never download: any Hugging Face Hub access (a stray ``from_pretrained("org/name")``) fails at
+# Tests never download: any Hugging Face Hub access (a stray hub id given to a loader) fails at
 # once instead of waiting on a network this machine does not have. Tests build tiny models and local
 # files; subprocesses inherit the setting through os.environ.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
