@@ -34,6 +34,17 @@ JAVA_INSTALL_HINT = (
 )
 
 
+#: JVM options of our long-lived servers (METEOR, the PTB tokeniser) besides each program's own (the JVM ignores
+#: one it does not know): C1 only (``-XX:TieredStopAtLevel=1``). Why: they run beside the Python scorers on the
+#: same cores, and C2's compiler threads take a core from them. The METEOR server, whole NLG call (benchmarks/
+#: README.md, "JIT level"): 590 studies 1.2 s instead of 1.6 s, 4,000 3.7 s instead of 5.8 s, 16,000 11.0 s
+#: instead of 13.7 s. The PTB server ("JIT level", PTB): C2 compiled CoreNLP's lexer in the background *after* a
+#: call, up to 0.5 s of CPU in the middle of the next one; with C1 tokenising is faster at every size measured
+#: (590: 0.3 -> 0.2 s, 16,000: 1.2 -> 0.8 s). A JIT tier cannot change a value (Java 17 floating point is strict,
+#: JEP 306); the parity tests compare each server with upstream's command, run with the JVM's defaults.
+SERVER_JVM_OPTIONS = ("-XX:+IgnoreUnrecognizedVMOptions", "-XX:TieredStopAtLevel=1")
+
+
 class JavaUnavailable(ToolUnavailable):
     """No Java runtime: METEOR 1.5 and the PTB tokeniser are Java programs."""
 

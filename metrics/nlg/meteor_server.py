@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from rrg_bench.metrics.nlg import javac
-from rrg_bench.metrics.nlg.java import METEOR_JAR, NLGSubprocessError
+from rrg_bench.metrics.nlg.java import METEOR_JAR, SERVER_JVM_OPTIONS, NLGSubprocessError
 from rrg_bench.metrics.nlg.meteor import METEOR_ARGS, MeteorProcess, score_line, shard_bounds
 from rrg_bench.metrics.nlg.paraphrases import FULL_TABLE, ParaphraseIndex
 
@@ -59,15 +59,9 @@ SERVER_CLASS = "RrgMeteorServer"
 #: words are not normalised again; what grows with the call is the words' memory (~8 MB per 1,000
 #: pairs in Python, a few MB in the JVM), so very large calls take the full table's constant cost
 FIT_LIMIT_PAIRS = 50_000
-#: the server's JVM options besides upstream's ``-Xmx2G`` (the JVM ignores one it does not know): C1 only
-#: (``-XX:TieredStopAtLevel=1``). The C2 compiler's threads take a core from the Python scorers, which are what a
-#: long call waits for. Whole NLG call (benchmarks/README.md, "JIT level"): 590 studies 1.2 s instead of 1.6 s,
-#: 4,000 3.7 s instead of 5.8 s, 16,000 11.0 s instead of 13.7 s (and C1 ahead up to 32,000 in earlier runs). A JIT
-#: tier cannot change a value (Java 17 floating point is strict, JEP 306); the parity tests compare the server with
-#: upstream's command (the JVM's defaults). The collector stays the JVM's default (G1 on 2+ cores): the parallel
-#: one aligned a second batch ~0.15 s faster but exhausted the 2 GB heap on a hypothesis the jar still scores
-#: (its old generation is 2/3 of the heap), and a study must never be unavailable here that upstream can score.
-JVM_OPTIONS = ("-XX:+IgnoreUnrecognizedVMOptions", "-XX:TieredStopAtLevel=1")
+#: The collector stays the JVM's default (G1 on 2+ cores): the parallel one aligned a second batch ~0.15 s faster
+#: but exhausted the 2 GB heap on a hypothesis the jar still scores (its old generation is 2/3 of the heap), and a
+#: study must never be unavailable here that upstream can score. The JIT level: :data:`.java.SERVER_JVM_OPTIONS`.
 JAVA_SOURCE = """\
 import edu.cmu.meteor.aligner.Aligner;
 import edu.cmu.meteor.aligner.Alignment;
@@ -468,9 +462,11 @@ class MeteorServer(MeteorProcess):
         self.table_entries = 0
 
     def command(self, java: str) -> list[str]:
-        """The jar's arguments with :data:`JVM_OPTIONS`, our class on the classpath and an empty table to start from."""
+        """The jar's arguments with :data:`.java.SERVER_JVM_OPTIONS`, our class on the classpath and an empty
+        table to start from."""
         classpath = os.pathsep.join((str(METEOR_JAR), str(self.classes)))
-        return [java, *JVM_OPTIONS, "-Xmx2G", "-cp", classpath, SERVER_CLASS, *METEOR_ARGS, "-a", str(empty_table())]
+        return [java, *SERVER_JVM_OPTIONS, "-Xmx2G", "-cp", classpath, SERVER_CLASS, *METEOR_ARGS,
+                "-a", str(empty_table())]
 
     def words(self, hyps: Sequence[str], refs: Sequence[str]) -> list[list[str]]:
         """The words METEOR aligns for each reference and hypothesis, from the jar's own normaliser."""

@@ -24,6 +24,7 @@ from rrg_bench.metrics.nlg import javac
 from rrg_bench.metrics.nlg.java import (
     PTB_JAR,
     PTB_PUNCTUATIONS,
+    SERVER_JVM_OPTIONS,
     JavaProcess,
     NLGSubprocessError,
     one_line,
@@ -121,8 +122,8 @@ class PTBServer(JavaProcess):
     what = "the PTB tokeniser (CoreNLP)"
 
     def __init__(self, *, java: str, classes: Path, timeout_s: float) -> None:
-        super().__init__([java, "-cp", os.pathsep.join((str(PTB_JAR), str(classes))), SERVER_CLASS],
-                         cwd=None, timeout_s=timeout_s)
+        classpath = os.pathsep.join((str(PTB_JAR), str(classes)))
+        super().__init__([java, *SERVER_JVM_OPTIONS, "-cp", classpath, SERVER_CLASS], cwd=None, timeout_s=timeout_s)
 
     def tokenise(self, texts: Sequence[str]) -> list[str]:
         body = block_bytes(texts)

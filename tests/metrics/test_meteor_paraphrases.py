@@ -22,7 +22,7 @@ from helpers.meteor_texts import ODD_TEXTS
 from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.nlg import meteor_server, paraphrases
 from rrg_bench.metrics.nlg import scorer as nlg_scorer
-from rrg_bench.metrics.nlg.java import java_executable, require_java
+from rrg_bench.metrics.nlg.java import SERVER_JVM_OPTIONS, java_executable, require_java
 from rrg_bench.metrics.nlg.meteor import MeteorProcess
 from rrg_bench.metrics.nlg.meteor_server import MeteorServer
 from rrg_bench.metrics.nlg.normalisers import PTBNormaliser
@@ -65,7 +65,7 @@ def test_fitted_tables_give_the_full_jars_bytes_across_calls(iu, index):
     with MeteorProcess(java=java) as jar:
         expected_a, expected_b = jar.score(hyps_a, refs_a), jar.score(hyps_b, refs_b)
     with MeteorServer(java=java, classes=classes) as server:
-        assert set(meteor_server.JVM_OPTIONS) <= set(server.command(java))  # C1 only: still the jar's values
+        assert set(SERVER_JVM_OPTIONS) <= set(server.command(java))  # C1 only: still the jar's values
         server.fit_table(hyps_a, refs_a, index)
         first_table = server.table_entries
         assert 0 < first_table < index.entries / 500  # the point: a few thousand of 5.3 M entries

@@ -18,7 +18,7 @@ from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.errors import UsageError
 from rrg_bench.metrics.nlg import javac, paraphrases, ptb
 from rrg_bench.metrics.nlg import scorer as nlg_scorer
-from rrg_bench.metrics.nlg.java import NLGSubprocessError, java_executable, require_java
+from rrg_bench.metrics.nlg.java import SERVER_JVM_OPTIONS, NLGSubprocessError, java_executable, require_java
 from rrg_bench.metrics.nlg.meteor import shard_bounds
 from rrg_bench.metrics.nlg.normalisers import PTBNormaliser
 from rrg_bench.metrics.nlg.pool import POOL, shutdown
@@ -55,6 +55,8 @@ def test_ptb_server_prints_what_the_command_prints(iu_pairs):
     command = ptb.run_command(java, texts, timeout_s=120)
     with ptb.PTBServer(java=java, classes=classes, timeout_s=120) as server:
         assert server.tokenise(texts) == command
+        argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().decode().split("\0")  # read once it answered
+        assert set(SERVER_JVM_OPTIONS) <= set(argv)  # C1 only, and still the command's bytes
         assert [server.tokenise([t])[0] for t in texts] == command  # no context crosses texts
         assert server.tokenise([""]) == [""]
 
