@@ -10,7 +10,10 @@ loops (cProfile, benchmarks/README.md): ``rouge.my_lcs`` (an O(n*m) table of Pyt
 - n-grams are counted once per text (``collections.Counter`` over ``zip``), into a dict with the
   keys, counts and insertion order ``precook`` produces, and shared by BLEU and CIDEr-D;
 - CIDEr-D's ``np.log(max(1.0, df))`` is computed once per distinct n-gram; every other
-  operation of ``counts2vec``/``sim`` is pycocoevalcap's, in its order, on the same numpy types.
+  operation of ``counts2vec``/``sim`` is pycocoevalcap's, in its order, on Python floats where
+  pycocoevalcap has numpy float64 scalars (the same IEEE double operations: ``-``, ``*``, ``/``,
+  ``+``, ``min`` and libm's ``pow``; ``np.log``, ``np.sqrt`` and ``np.e`` stay numpy's), which
+  makes ``counts2vec``/``sim`` ~1.5x faster (590 IU pairs: 0.34-0.42 -> 0.22-0.26 s for all three).
 
 The corpus arithmetic stays in pycocoevalcap's own classes (``BleuScorer.compute_score``,
 ``Rouge.compute_score``, ``CiderScorer.compute_score``). tests/metrics/test_fast_coco.py
@@ -21,7 +24,7 @@ called directly (``==``, not a tolerance).
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,37 +114,42 @@ class FastCiderScorer(CiderScorer):  # type: ignore[misc]  # pycocoevalcap ships
         self.crefs = [list(refs) for refs in ref_counts]
 
     def compute_cider(self) -> list[Any]:
-        log_df: dict[NGram, Any] = {}
+        log_df: dict[NGram, float] = {}
+        self.ref_len = np.log(float(len(self.crefs)))
+        ref_len = float(self.ref_len)
 
-        def counts2vec(cnts: dict[NGram, int]) -> tuple[list[defaultdict[NGram, float]], list[Any], int]:
-            vec: list[defaultdict[NGram, float]] = [defaultdict(float) for _ in range(self.n)]
+        def counts2vec(cnts: dict[NGram, int]) -> tuple[list[dict[NGram, float]], list[Any], int]:
+            vec: list[dict[NGram, float]] = [{} for _ in range(self.n)]
             length = 0
             norm = [0.0 for _ in range(self.n)]
             for ngram, term_freq in cnts.items():
                 df = log_df.get(ngram)
                 if df is None:
-                    df = log_df[ngram] = np.log(max(1.0, self.document_frequency[ngram]))
+                    df = log_df[ngram] = float(np.log(max(1.0, self.document_frequency[ngram])))
                 n = len(ngram) - 1
-                vec[n][ngram] = float(term_freq) * (self.ref_len - df)
-                norm[n] += pow(vec[n][ngram], 2)
+                value = vec[n][ngram] = float(term_freq) * (ref_len - df)
+                norm[n] += pow(value, 2)
                 if n == 1:
                     length += term_freq
             return vec, [np.sqrt(x) for x in norm], length
 
-        def sim(vec_hyp: list[defaultdict[NGram, float]], vec_ref: list[defaultdict[NGram, float]],
+        def sim(vec_hyp: list[dict[NGram, float]], vec_ref: list[dict[NGram, float]],
                 norm_hyp: list[Any], norm_ref: list[Any], length_hyp: int, length_ref: int) -> np.ndarray:
             delta = float(length_hyp - length_ref)
-            val = np.array([0.0 for _ in range(self.n)])
+            val = [0.0 for _ in range(self.n)]
             for n in range(self.n):
-                for ngram, _count in vec_hyp[n].items():
-                    val[n] += min(vec_hyp[n][ngram], vec_ref[n][ngram]) * vec_ref[n][ngram]
+                ref_n = vec_ref[n]
+                total = 0.0
+                for ngram, hyp_value in vec_hyp[n].items():
+                    ref_value = ref_n.get(ngram, 0.0)  # the defaultdict's 0.0 for an n-gram the reference lacks
+                    total += min(hyp_value, ref_value) * ref_value
                 if (norm_hyp[n] != 0) and (norm_ref[n] != 0):
-                    val[n] /= (norm_hyp[n] * norm_ref[n])
-                assert not math.isnan(val[n])
-                val[n] *= np.e**(-(delta**2) / (2 * self.sigma**2))
-            return val
+                    total /= (norm_hyp[n] * norm_ref[n])
+                assert not math.isnan(total)
+                total *= np.e**(-(delta**2) / (2 * self.sigma**2))
+                val[n] = total
+            return np.array(val)
 
-        self.ref_len = np.log(float(len(self.crefs)))
         scores = []
         for test, refs in zip(self.ctest, self.crefs):
             vec, norm, length = counts2vec(test)

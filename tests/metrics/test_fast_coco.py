@@ -36,7 +36,9 @@ def iu_pairs(iu_source: Path) -> list[tuple[list[str], list[str]]]:
     ann = json.loads((iu_source / "annotation.json").read_text())
     hyps, refs = PTBNormaliser().normalise_blocks([[e["report"] for e in ann["train"][:590]],
                                                    [e["report"] for e in ann["test"]]], timeout_s=300)
-    return [(hyps, refs), _random_texts(1, 400), _random_texts(2, 3)]
+    val, train = PTBNormaliser().normalise_blocks([[e["report"] for e in ann["val"]],
+                                                  [e["report"] for e in ann["train"][1000:1296]]], timeout_s=300)
+    return [(hyps, refs), (val, train), _random_texts(1, 400), _random_texts(2, 3), _random_texts(3, 1500)]
 
 
 def test_lcs_length_is_my_lcs():
