@@ -441,6 +441,11 @@ public class RrgMeteorServer {
     static final int MEMO_WORDS = 200000;
     static final HashMap<String, Integer> stemKeys = new HashMap<String, Integer>();
     static final HashMap<String, int[]> synsets = new HashMap<String, int[]>();
+    /** the synonym stage's lists: per dense set, the first entry (head) if setStamp is the alignment's stamp;
+     *  per entry, its test word (position) and the next entry of its set (next, -1 at the end) */
+    static final HashMap<Integer, Integer> denseIds = new HashMap<Integer, Integer>();
+    static int[] head = new int[1024], setStamp = new int[1024], position = new int[1024], next = new int[1024];
+    static int stamp;
     static Aligner aligner;
     static int moduleCount;
     static ArrayList<Integer> modules;
@@ -555,23 +560,35 @@ public class RrgMeteorServer {
     }
 
     /** SynonymMatcher.match: a match where the words' synonym sets (getSynSets and getStemSynSets) share a
-     *  member and the words' keys differ. */
+     *  member and the words' keys differ. Each test word is entered in a list per synonym set it has (int arrays
+     *  indexed by a dense number per set, valid for the alignment whose stamp they carry); each reference word
+     *  marks the test words its sets list, then the marked ones are matched in ascending order. */
     static void synonymMatch(int module, Alignment a, Stage s) {
       int n1 = a.words1.size();
-      HashMap<Integer, ArrayList<Integer>> holders = new HashMap<Integer, ArrayList<Integer>>();
+      if (stamp == Integer.MAX_VALUE) {  // after 2^31 alignments: no list may look current
+        Arrays.fill(setStamp, 0);
+        stamp = 0;
+      }
+      stamp++;
+      int entries = 0;
       for (int i = 0; i < n1; i++) {
         for (int set : synsets(a.words1.get(i))) {
-          ArrayList<Integer> words = holders.get(set);
-          if (words == null) holders.put(set, words = new ArrayList<Integer>());
-          words.add(i);
+          if (entries == position.length) {
+            position = Arrays.copyOf(position, 2 * entries);
+            next = Arrays.copyOf(next, 2 * entries);
+          }
+          position[entries] = i;
+          next[entries] = setStamp[set] == stamp ? head[set] : -1;
+          setStamp[set] = stamp;
+          head[set] = entries++;
         }
       }
       boolean[] shares = new boolean[n1];
       for (int j = 0; j < a.words2.size(); j++) {
         Arrays.fill(shares, false);
         for (int set : synsets(a.words2.get(j))) {
-          ArrayList<Integer> words = holders.get(set);
-          if (words != null) for (int i : words) shares[i] = true;
+          if (setStamp[set] != stamp) continue;
+          for (int k = head[set]; k >= 0; k = next[k]) shares[position[k]] = true;
         }
         for (int i = 0; i < n1; i++) if (shares[i] && s.words1[i] != s.words2[j]) add(module, s, i, j);
       }
@@ -606,7 +623,8 @@ public class RrgMeteorServer {
       return keys;
     }
 
-    /** new HashSet(getSynSets(word)) with getStemSynSets(word) added, as SynonymMatcher builds it. */
+    /** The members of new HashSet(getSynSets(word)) with getStemSynSets(word) added, as SynonymMatcher builds
+     *  it, each as its dense number (:func:`dense`). */
     static int[] synsets(String word) {
       int[] sets = synsets.get(word);
       if (sets == null) {
@@ -614,11 +632,24 @@ public class RrgMeteorServer {
         all.addAll(synonyms.getStemSynSets(word));
         sets = new int[all.size()];
         int k = 0;
-        for (Integer set : all) sets[k++] = set;
+        for (Integer set : all) sets[k++] = dense(set);
         if (synsets.size() >= MEMO_WORDS) synsets.clear();
         synsets.put(word, sets);
       }
       return sets;
+    }
+
+    /** A number 0, 1, 2, ... per distinct synonym set id, in order of first use (for the int-array lists). */
+    static int dense(Integer set) {
+      Integer known = denseIds.get(set);
+      if (known != null) return known;
+      int id = denseIds.size();
+      denseIds.put(set, id);
+      if (id == head.length) {
+        head = Arrays.copyOf(head, 2 * id);
+        setStamp = Arrays.copyOf(setStamp, 2 * id);
+      }
+      return id;
     }
   }
 
