@@ -22,7 +22,7 @@ from helpers.meteor_texts import ODD_TEXTS
 from rrg_bench.api.scorer import ScoringContext
 from rrg_bench.metrics.nlg import meteor_server, paraphrases
 from rrg_bench.metrics.nlg import scorer as nlg_scorer
-from rrg_bench.metrics.nlg.java import SERVER_JVM_OPTIONS, java_executable, require_java
+from rrg_bench.metrics.nlg.java import SERVER_JVM_OPTIONS, NLGSubprocessError, java_executable, require_java
 from rrg_bench.metrics.nlg.meteor import MeteorProcess
 from rrg_bench.metrics.nlg.meteor_server import MeteorServer
 from rrg_bench.metrics.nlg.normalisers import PTBNormaliser
@@ -117,6 +117,31 @@ def test_eval_reads_statistics_as_the_jar_does(iu):
             with MeteorServer(java=java, classes=classes) as server:
                 got = server.evaluate(lines)
             assert (got.item_scores, got.corpus) == (expected.item_scores, expected.corpus)
+
+
+@needs_java
+@pytest.mark.parametrize("locale", ["de-CH", "de-DE"])
+def test_eval_reads_statistics_as_the_jar_does_in_other_locales(iu, locale, monkeypatch):
+    """Statistics are read as the jar's Scanner reads them in the JVM's default locale: in de-CH ('.' between
+    integer and fraction, another group separator) the same values; in de-DE (',') the jar cannot read its own
+    statistics, and neither can the server."""
+    language, country = locale.split("-")
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", f"-Duser.language={language} -Duser.country={country}")
+    java = require_java()
+    classes = meteor_server.server_classes(java, timeout_s=300)
+    lines = ["43.0 33.0 18.0 19.0 7.0 7.0 11.0 11.0 0.0 0.0 0.0 0.0 0.0 0.0 1.0 1.0 0.0 0.0 0.0 0.0 16.0 19.0 19.0",
+             "12.0 12.0 5.0 5.0 7.0 7.0 5.0 5.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 1.0 12.0 12.0"]
+    outcomes = []
+    for start in (lambda: MeteorProcess(java=java), lambda: MeteorServer(java=java, classes=classes)):
+        with start() as meteor:
+            try:
+                got = meteor.evaluate(lines)
+                outcomes.append((got.item_scores, got.corpus))
+            except NLGSubprocessError as exc:
+                assert "InputMismatchException" in str(exc)
+                outcomes.append("InputMismatchException")
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0] == "InputMismatchException") == (locale == "de-DE")
 
 
 @needs_java
