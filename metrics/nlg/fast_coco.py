@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -91,10 +92,14 @@ def bleu_scorer(hyp_counts: Sequence[tuple[int, dict[NGram, int]]],
     for (testlen, counts), refs in zip(hyp_counts, ref_counts, strict=True):
         reflen = []
         maxcounts: dict[NGram, int] = {}
-        for rl, rcounts in refs:
-            reflen.append(rl)
-            for ngram, count in rcounts.items():
-                maxcounts[ngram] = max(maxcounts.get(ngram, 0), count)
+        if len(refs) == 1:  # one reference: its counts are the maxima, in its order
+            reflen.append(refs[0][0])
+            maxcounts = dict(refs[0][1])
+        else:
+            for rl, rcounts in refs:
+                reflen.append(rl)
+                for ngram, count in rcounts.items():
+                    maxcounts[ngram] = max(maxcounts.get(ngram, 0), count)
         scorer.crefs.append((reflen, maxcounts))
         correct = [0] * n
         for ngram, count in counts.items():
@@ -112,6 +117,13 @@ class FastCiderScorer(CiderScorer):  # type: ignore[misc]  # pycocoevalcap ships
         super().__init__(n=n, sigma=sigma)
         self.ctest = list(hyp_counts)
         self.crefs = [list(refs) for refs in ref_counts]
+
+    def compute_doc_freq(self) -> None:
+        """``compute_doc_freq``'s table (per n-gram, the studies whose references have it, as a float),
+        counted by ``Counter`` in C instead of one ``+= 1`` per n-gram and study."""
+        studies = Counter(chain.from_iterable(refs[0] if len(refs) == 1 else {g for ref in refs for g in ref}
+                                              for refs in self.crefs))
+        self.document_frequency.update(zip(studies.keys(), map(float, studies.values())))
 
     def compute_cider(self) -> list[Any]:
         log_df: dict[NGram, float] = {}
