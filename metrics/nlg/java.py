@@ -138,14 +138,20 @@ def run_to_completion(cmd: Sequence[str], *, timeout_s: float, what: str, worklo
 
 
 def stderr_tail(fh: Any, limit: int = 600) -> str:
-    """Last lines a subprocess wrote to its (file-backed) stderr, for error messages."""
+    """Last lines a subprocess wrote to its (file-backed) stderr, for error messages. A Java stack
+    trace's frame lines (tab, ``at ...``; tab, ``... N more``) are left out, so that the exception and
+    its causes (``Exception in thread "main" java.lang.OutOfMemoryError: Java heap space``) fit."""
     try:
         fh.flush()
         fh.seek(0)
         text = fh.read().decode("utf-8", "replace").strip()
     except (OSError, ValueError):
         return ""
-    return text[-limit:]
+    lines = [line for line in text.splitlines() if not _JAVA_FRAME.match(line)]
+    return "\n".join(lines)[-limit:]
+
+
+_JAVA_FRAME = re.compile(r"\t(at |\.\.\. \d+ more$)")
 
 
 # ---------------------------------------------------------------------------------------

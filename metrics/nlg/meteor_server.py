@@ -90,6 +90,7 @@ import edu.cmu.meteor.util.Normalizer;
 import java.io.*;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Field;
+import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.text.DecimalFormatSymbols;
@@ -531,6 +532,19 @@ public class RrgMeteorServer {
       countAndChunks.setAccessible(true);
     }
 
+    /** The aligner's private method, failing as the jar's call would: an error it throws (the heap exhausted
+     *  by a pathological pair) is rethrown as itself, not wrapped in an InvocationTargetException. */
+    static Object jar(Method method, Object... args) throws Exception {
+      try {
+        return method.invoke(aligner, args);
+      } catch (InvocationTargetException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof Error) throw (Error) cause;
+        if (cause instanceof Exception) throw (Exception) cause;
+        throw e;
+      }
+    }
+
     static Object of(String name) throws Exception {
       Field f = Aligner.class.getDeclaredField(name);
       f.setAccessible(true);
@@ -564,7 +578,7 @@ public class RrgMeteorServer {
         for (int j = 0; j < m.length; j++) initial.line2UsedWords[i + j] = true;
         for (int j = 0; j < m.matchLength; j++) initial.line1UsedWords[m.matchStart + j] = true;
       }
-      PartialAlignment best = (PartialAlignment) resolve.invoke(aligner, s, initial);
+      PartialAlignment best = (PartialAlignment) jar(resolve, s, initial);
       int[] content1 = new int[moduleCount], content2 = new int[moduleCount];
       int[] function1 = new int[moduleCount], function2 = new int[moduleCount];
       boolean[] isFunction1 = new boolean[a.words1.size()], isFunction2 = new boolean[a.words2.size()];
@@ -597,7 +611,7 @@ public class RrgMeteorServer {
         a.moduleFunctionMatches2.add(function2[i]);
       }
       a.matches = Arrays.copyOf(best.matches, best.matches.length);
-      int[] counts = (int[]) countAndChunks.invoke(aligner, (Object) a.matches);
+      int[] counts = (int[]) jar(countAndChunks, (Object) a.matches);
       a.line1Matches = counts[0];
       a.line2Matches = counts[1];
       a.numChunks = counts[2];

@@ -94,3 +94,21 @@ def test_the_servers_alignments_give_the_jars_statistics(iu_source: Path):
     stats = [[float(x) for x in line.split()] for line in expected]
     assert sum(sum(s[8:12]) for s in stats) >= 200  # 278 words when written
     assert sum(sum(s[12:16]) for s in stats) >= 1000  # 1,820
+
+
+@needs_java
+@pytest.mark.timeout(600)
+def test_a_pair_that_exhausts_the_heap_leaves_meteor_unavailable_with_the_reason():
+    """5,000 related words against 3,000: the jar's resolution exhausts its 2 GB heap (so does the plain jar:
+    checked by hand); the server fails as the jar does, with the jar's error, and the other columns stand."""
+    import rrg_bench
+
+    rng = random.Random(0)
+    related = "lung lungs heart size sizes large big small little normal clear".split()
+    hyps = [" ".join(rng.choice(related) for _ in range(5000)), "normal heart"]
+    refs = [" ".join(rng.choice(related) for _ in range(3000)), "the heart is normal"]
+    scores = rrg_bench.score(hyps, refs, metrics="nlg", n_boot=0)
+    reason = scores.unavailable["meteor[tok=ptb]"]
+    assert 'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space' in reason
+    assert "study 0 with 5,000 tokens" in reason
+    assert "bleu4[tok=ptb]" in scores.metrics and "cider_d[tok=ptb]" in scores.metrics

@@ -139,3 +139,16 @@ def test_timeout_is_configurable_from_the_environment(monkeypatch):
 ])
 def test_r2gen_cleaning_rules(raw, cleaned):
     assert R2GenCleanNormaliser().clean(raw) == cleaned
+
+
+def test_a_java_failure_names_the_exception_not_its_stack_frames(tmp_path):
+    """A JVM's error message keeps the exception and its causes: a deep stack trace must not push them
+    out of the part of stderr that is shown."""
+    trace = ['Exception in thread "main" java.lang.OutOfMemoryError: Java heap space',
+             *[f"\tat frame{i}.method(Frame.java:{i})" for i in range(200)],
+             "Caused by: java.lang.IllegalStateException: inner", "\t... 12 more", "plain text at the end"]
+    stderr = tmp_path / "stderr"
+    stderr.write_text("\n".join(trace))
+    with stderr.open("rb") as fh:
+        shown = java.stderr_tail(fh)
+    assert shown == "\n".join([trace[0], trace[-3], trace[-1]])
