@@ -70,6 +70,7 @@ class ParaphraseIndex:
         self.first_sorted = np.load(root / "first_hash_sorted.npy", mmap_mode="r")
         self.first_order = np.load(root / "first_hash_order.npy", mmap_mode="r")
         self.second_hash = np.load(root / "second_hash.npy", mmap_mode="r")
+        self._lines: dict[int, bytes] = {}  # entry -> its lines in the jar's format (:meth:`write_table`)
 
     @property
     def entries(self) -> int:
@@ -102,28 +103,40 @@ class ParaphraseIndex:
         if not len(grams):
             return np.zeros(0, dtype=np.int64)
         lo = np.searchsorted(self.first_sorted, grams, side="left")
-        hi = np.searchsorted(self.first_sorted, grams, side="right")
-        spans = [np.asarray(self.first_order[a:b]) for a, b in zip(lo.tolist(), hi.tolist()) if b > a]
-        if not spans:
+        found = lo < len(self.first_sorted)
+        found[found] = np.asarray(self.first_sorted[lo[found]]) == grams[found]
+        if not found.any():
             return np.zeros(0, dtype=np.int64)
-        candidates = np.sort(np.concatenate(spans).astype(np.int64))
+        lo = lo[found]
+        lengths = np.searchsorted(self.first_sorted, grams[found], side="right") - lo
+        # every position lo .. lo + length - 1 of each found hash, without a Python loop over the hashes
+        offsets = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        candidates = np.sort(np.asarray(self.first_order[offsets]).astype(np.int64))
         second = np.asarray(self.second_hash[candidates])
         pos = np.minimum(np.searchsorted(grams, second), len(grams) - 1)
         return candidates[grams[pos] == second]
 
     def write_table(self, entries: np.ndarray, dest: Path) -> int:
         """These entries in the jar's format (probability, phrase, paraphrase lines), in table order."""
-        lines: list[bytes] = []
-        words, ids, starts, first = self.words, self.ids, self.starts, self.first_len
-        for i in np.asarray(entries).tolist():
-            a, b = int(starts[i]), int(starts[i + 1])
-            cut = a + int(first[i])
-            lines.append(repr(float(self.probs[i])).encode())
-            lines.append(b" ".join(words[j] for j in ids[a:cut].tolist()))
-            lines.append(b" ".join(words[j] for j in ids[cut:b].tolist()))
+        entries = np.asarray(entries).tolist()
         with gzip.open(dest, "wb", compresslevel=1) as fh:
-            fh.write(b"\n".join(lines) + (b"\n" if lines else b""))
-        return len(lines) // 3
+            fh.write(b"".join(self._entry_lines(i) for i in entries))
+        return len(entries)
+
+    def _entry_lines(self, i: int) -> bytes:
+        """Entry i's three lines (probability, phrase, paraphrase), each ending in a newline; remembered,
+        since a process's later calls write the entries of its earlier calls again."""
+        known = self._lines.get(i)
+        if known is None:
+            if len(self._lines) >= 500_000:  # ~80 MB: a process that wrote this many entries starts afresh
+                self._lines.clear()
+            a, b = int(self.starts[i]), int(self.starts[i + 1])
+            cut = a + int(self.first_len[i])
+            words = self.words
+            known = self._lines[i] = b"%s\n%s\n%s\n" % (repr(float(self.probs[i])).encode(),
+                                                        b" ".join(words[j] for j in self.ids[a:cut].tolist()),
+                                                        b" ".join(words[j] for j in self.ids[cut:b].tolist()))
+        return known
 
 
 # ---------------------------------------------------------------------------------------
