@@ -125,12 +125,12 @@ public class RrgMeteorServer {
           System.getProperty("java.class.path"), args[1]));
     }
     scorer = build(args, null);
-    aligner = (Aligner) field("aligner").get(scorer);
+    aligner = (Aligner) declared(MeteorScorer.class, "aligner").get(scorer);
     JarAligner.init(aligner);
-    normalize = field("normalize").getBoolean(scorer);
-    lowerCase = field("lowerCase").getBoolean(scorer);
-    keepPunctuation = field("keepPunctuation").getBoolean(scorer);
-    langID = field("langID").getInt(scorer);
+    normalize = declared(MeteorScorer.class, "normalize").getBoolean(scorer);
+    lowerCase = declared(MeteorScorer.class, "lowerCase").getBoolean(scorer);
+    keepPunctuation = declared(MeteorScorer.class, "keepPunctuation").getBoolean(scorer);
+    langID = declared(MeteorScorer.class, "langID").getInt(scorer);
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, "UTF-8"));
     String line;
     while ((line = in.readLine()) != null) {
@@ -308,10 +308,9 @@ public class RrgMeteorServer {
    *  the configuration): build that one object, from the URL that configuration gives. The stemmer,
    *  synonym dictionary and function words stay (reloading them costs CPU, not a value). */
   static void swapTable(String[] args, String path) throws Exception {
-    Field paraphraseField = Aligner.class.getDeclaredField("paraphrase");
-    paraphraseField.setAccessible(true);
-    if (paraphraseField.get(aligner) == null) return;  // no paraphrase module: nothing uses a table
-    paraphraseField.set(aligner, new ParaphraseTransducer(configuration(args, path).getParaDirURL()));
+    Field paraphrase = JarAligner.paraphrase;
+    if (paraphrase.get(aligner) == null) return;  // no paraphrase module: nothing uses a table
+    paraphrase.set(aligner, new ParaphraseTransducer(configuration(args, path).getParaDirURL()));
   }
 
   /** MeteorScorer.getMeteorStats(String, ArrayList), line for line (its bytecode): prepare the hypothesis,
@@ -474,9 +473,7 @@ public class RrgMeteorServer {
     static Pattern pat(String name) { return (Pattern) get(name); }
     static Object get(String name) {
       try {
-        Field f = Normalizer.class.getDeclaredField(name);
-        f.setAccessible(true);
-        return f.get(null);
+        return declared(Normalizer.class, name).get(null);
       } catch (ReflectiveOperationException e) {
         throw new IllegalStateException("meteor-1.5.jar's Normalizer has no field " + name, e);
       }
@@ -522,8 +519,7 @@ public class RrgMeteorServer {
       stemmer = (Stemmer) of("stemmer");
       synonyms = (SynonymDictionary) of("synonyms");
       functionWords = (HashSet<String>) of("functionWords");
-      paraphrase = Aligner.class.getDeclaredField("paraphrase");
-      paraphrase.setAccessible(true);
+      paraphrase = declared(Aligner.class, "paraphrase");
       newStage = Stage.class.getDeclaredConstructor(ArrayList.class, ArrayList.class);
       newStage.setAccessible(true);
       resolve = Aligner.class.getDeclaredMethod("resolve", Stage.class, PartialAlignment.class);
@@ -546,9 +542,7 @@ public class RrgMeteorServer {
     }
 
     static Object of(String name) throws Exception {
-      Field f = Aligner.class.getDeclaredField(name);
-      f.setAccessible(true);
-      return f.get(aligner);
+      return declared(Aligner.class, name).get(aligner);
     }
 
     static Alignment align(String line1, String line2) throws Exception {
@@ -724,8 +718,9 @@ public class RrgMeteorServer {
     }
   }
 
-  static Field field(String name) throws Exception {
-    Field f = MeteorScorer.class.getDeclaredField(name);
+  /** A private field of one of the jar's classes, made readable (and writable). */
+  static Field declared(Class<?> owner, String name) throws NoSuchFieldException {
+    Field f = owner.getDeclaredField(name);
     f.setAccessible(true);
     return f;
   }

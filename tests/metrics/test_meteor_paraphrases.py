@@ -93,7 +93,7 @@ def test_the_server_scores_what_the_jar_scores_near_its_heap_limit(index):
     with MeteorProcess(java=java) as jar:
         try:
             expected = jar.score(hyps, refs)
-        except nlg_scorer.NLGSubprocessError as exc:
+        except NLGSubprocessError as exc:
             pytest.skip(f"the jar itself cannot score this hypothesis on this machine: {str(exc)[:200]}")
     with MeteorServer(java=java, classes=meteor_server.server_classes(java, timeout_s=300)) as server:
         server.fit_table(hyps, refs, index)
