@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rrg_bench.metrics.nlg.fast_coco import FastCiderScorer, FastRouge, bleu_scorer, ngram_counts
+from rrg_bench.metrics.nlg.fast_coco import FastCiderScorer, FastRouge, NgramCounts, TextCounts, bleu_scorer
 from rrg_bench.metrics.nlg.meteor import METEOR_STAT_NAMES, MeteorOutput, meteor_corpus
 
 if TYPE_CHECKING:
@@ -51,19 +51,19 @@ def coco_scores(hyps: Sequence[str], refs: Sequence[str]) -> CocoScores:
     counted once for BLEU and CIDEr-D."""
     res = {i: [h] for i, h in enumerate(hyps)}
     gts = {i: [r] for i, r in enumerate(refs)}
-    hyp_counts = [ngram_counts(h, BLEU_N) for h in hyps]
-    ref_counts = [ngram_counts(r, BLEU_N) for r in refs]
-    bleu_values, bleu_counts = _bleu(hyps, refs, hyp_counts, ref_counts)
+    counted = NgramCounts.of([*hyps, *refs], BLEU_N)
+    texts = list(zip(counted.lengths, counted.counts))
+    hyp_counts, ref_counts = texts[:len(hyps)], texts[len(hyps):]
+    bleu_values, bleu_counts = _bleu(hyp_counts, ref_counts)
     rouge_mean, rouge_items = FastRouge().compute_score(gts, res)
-    cider_mean, cider_items, notes = _cider(refs, hyp_counts, ref_counts)
+    cider_mean, cider_items, notes = _cider(refs, [c for _, c in hyp_counts], [c for _, c in ref_counts])
     return CocoScores(bleu_values, bleu_counts, rouge_mean, rouge_items, cider_mean, cider_items, notes)
 
 
-def _bleu(hyps: Sequence[str], refs: Sequence[str], hyp_counts: Sequence[dict[Any, int]],
-          ref_counts: Sequence[dict[Any, int]]) -> tuple[list[float], list[list[int]]]:
+def _bleu(hyp_counts: Sequence[tuple[int, TextCounts]],
+          ref_counts: Sequence[tuple[int, TextCounts]]) -> tuple[list[float], list[list[int]]]:
     """``Bleu(4).compute_score`` (its ``BleuScorer``, cooked as ``+=`` cooks) plus the per-study counts it sums."""
-    scorer = bleu_scorer([(len(h.split()), c) for h, c in zip(hyps, hyp_counts)],
-                         [[(len(r.split()), c)] for r, c in zip(refs, ref_counts)], n=BLEU_N)
+    scorer = bleu_scorer(hyp_counts, [[c] for c in ref_counts], n=BLEU_N)
     values, _ = scorer.compute_score(option="closest", verbose=0)
     rows = []
     for comps in scorer.ctest:
@@ -72,8 +72,8 @@ def _bleu(hyps: Sequence[str], refs: Sequence[str], hyp_counts: Sequence[dict[An
     return list(values), rows
 
 
-def _cider(refs: Sequence[str], hyp_counts: Sequence[dict[Any, int]],
-           ref_counts: Sequence[dict[Any, int]]) -> tuple[float, list[float], list[str]]:
+def _cider(refs: Sequence[str], hyp_counts: Sequence[TextCounts],
+           ref_counts: Sequence[TextCounts]) -> tuple[float, list[float], list[str]]:
     """``Cider().compute_score``; when no reference has a word (its assertion would fail on an
     empty document-frequency table) every study scores 0, which is what each item would get."""
     if not any(r.split() for r in refs):

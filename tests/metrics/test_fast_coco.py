@@ -13,7 +13,7 @@ from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge, my_lcs
 
-from rrg_bench.metrics.nlg.fast_coco import FastCiderScorer, FastRouge, bleu_scorer, lcs_length, ngram_counts
+from rrg_bench.metrics.nlg.fast_coco import FastCiderScorer, FastRouge, NgramCounts, bleu_scorer, lcs_length
 from rrg_bench.metrics.nlg.maths import coco_scores
 
 VOCAB = ["the", "heart", "is", "normal", "no", "effusion", "lungs", "clear", "of", ".", "xxxx", "size"]
@@ -49,28 +49,46 @@ def test_lcs_length_is_my_lcs():
         assert lcs_length(a, b) == my_lcs(a, b) == lcs_length(b, a)
 
 
+def _decoded(counted: NgramCounts, i: int) -> dict[tuple[str, ...], int]:
+    """Text ``i``'s counts with word tuples for keys, orders concatenated (``precook``'s one dict)."""
+    return {counted.gram(key): count for order in counted.counts[i] for key, count in order.items()}
+
+
 def test_ngram_counts_are_precooks_counts_in_its_order():
     from pycocoevalcap.cider.cider_scorer import precook
 
-    for text in ["", "a", "a b a b a", "the heart  is the heart", " ".join(VOCAB * 3)]:
-        want = precook(text, 4)
-        got = ngram_counts(text, 4)
-        assert list(got.items()) == list(want.items())
+    texts = ["", "a", "a b a b a", "the heart  is the heart", " ".join(VOCAB * 3), "a", "b a b", "x",
+             *_random_texts(4, 300)[0]]
+    for n in (1, 2, 4, 6):
+        counted = NgramCounts.of(texts, n)
+        keys: dict[tuple[str, ...], int] = {}
+        for i, text in enumerate(texts):
+            want = precook(text, n)
+            assert list(_decoded(counted, i).items()) == list(want.items())
+            assert counted.lengths[i] == len(text.split())
+            for k, order in enumerate(counted.counts[i]):  # per order, and one key per word sequence
+                assert all(len(counted.gram(key)) == k + 1 and key % n == k for key in order)
+                for key in order:
+                    assert keys.setdefault(counted.gram(key), key) == key
+    counted = NgramCounts.of(["a b", "c", "a b"])
+    assert counted.counts[0] is counted.counts[2]  # identical texts share their counts
 
 
 def test_bleu_rouge_cider_equal_pycocoevalcap(iu_pairs):
     for hyps, refs in iu_pairs:
         gts = {i: [r] for i, r in enumerate(refs)}
         res = {i: [h] for i, h in enumerate(hyps)}
-        hc = [ngram_counts(h) for h in hyps]
-        rc = [ngram_counts(r) for r in refs]
+        counted = NgramCounts.of([*hyps, *refs])
+        hc, rc = counted.counts[:len(hyps)], counted.counts[len(hyps):]
 
         theirs = BleuScorer(n=4)
         for i in gts:
             theirs += (res[i][0], gts[i])
         ours = bleu_scorer([(len(h.split()), c) for h, c in zip(hyps, hc)],
                            [[(len(r.split()), c)] for r, c in zip(refs, rc)])
-        assert ours.crefs == theirs.crefs and ours.ctest == theirs.ctest
+        assert ours.ctest == theirs.ctest
+        assert [(reflen, {counted.gram(g): c for order in most for g, c in order.items()})
+                for reflen, most in ours.crefs] == theirs.crefs
         assert ours.compute_score(option="closest", verbose=0) == theirs.compute_score(option="closest", verbose=0)
         assert Bleu(4).compute_score(gts, res, verbose=0)[0] == coco_scores(hyps, refs).bleu
 
@@ -82,3 +100,27 @@ def test_bleu_rouge_cider_equal_pycocoevalcap(iu_pairs):
         d_mean, d_items = FastCiderScorer(hc, [[c] for c in rc]).compute_score()
         assert d_mean == c_mean and np.array_equal(d_items, c_items)
         assert coco_scores(hyps, refs).cider_d_items == [float(x) for x in c_items]
+
+
+def test_several_references_per_study_equal_pycocoevalcap():
+    """BLEU's clipping maxima and CIDEr-D's document frequencies over several references (the
+    harness scores one per study; the classes take more, as pycocoevalcap's do)."""
+    hyps, refs = _random_texts(5, 300)
+    more, _ = _random_texts(6, 300)
+    gts = {i: [r, m or "effusion"] for i, (r, m) in enumerate(zip(refs, more))}
+    res = {i: [h] for i, h in enumerate(hyps)}
+    counted = NgramCounts.of([*hyps, *(t for i in gts for t in gts[i])])
+    hc, rc = counted.counts[:len(hyps)], counted.counts[len(hyps):]
+    rl = counted.lengths[len(hyps):]
+    theirs = BleuScorer(n=4)
+    for i in gts:
+        theirs += (res[i][0], gts[i])
+    ours = bleu_scorer([(len(h.split()), c) for h, c in zip(hyps, hc)],
+                       [[(rl[2 * i], rc[2 * i]), (rl[2 * i + 1], rc[2 * i + 1])] for i in range(len(hyps))])
+    assert ours.ctest == theirs.ctest
+    assert [(reflen, {counted.gram(g): c for order in most for g, c in order.items()})
+            for reflen, most in ours.crefs] == theirs.crefs
+    assert ours.compute_score(option="closest", verbose=0) == theirs.compute_score(option="closest", verbose=0)
+    c_mean, c_items = Cider().compute_score(gts, res)
+    d_mean, d_items = FastCiderScorer(hc, [[rc[2 * i], rc[2 * i + 1]] for i in range(len(hyps))]).compute_score()
+    assert d_mean == c_mean and np.array_equal(d_items, c_items)
