@@ -20,8 +20,11 @@ Three more transcriptions, each cheaper and each the jar's value:
 
 - ``JarNormalizer``: ``Normalizer.normalizeLine`` with the jar's own patterns, skipping the
   regular-expression passes that cannot change a line (15 passes per text, most of which find
-  nothing in tokenised report text): 7-15x faster, string-identical to the jar on every IU report
-  and 12,000 random lines of the characters the guards test (tests/metrics/test_meteor_normaliser.py);
+  nothing in tokenised report text), returning a line of lower-case ASCII words one space apart as
+  it is (PTB output: no pass changes it), and running three single-character passes as character
+  loops on ASCII lines: 590 IU pairs' texts 20-26 ms -> 11-12 ms (C1-compiled, measured in the JVM),
+  string-identical to the jar on every IU report, the reports' words, 12,000 random lines of the
+  characters the guards test and 6,000 random ASCII lines (tests/metrics/test_meteor_normaliser.py);
 - ``EVAL`` reads plain statistics lines itself, into the fields the constructor sets, in its order,
   instead of building the constructor's ``Scanner`` per line (~0.1 s of a 590-study call): tokens of
   the form digits.digits with ``Double.parseDouble`` where the default locale's decimal separator is
@@ -31,9 +34,17 @@ Three more transcriptions, each cheaper and each the jar's value:
 - ``JarAligner``: ``Aligner.align`` on the scorer's own aligner, with the stem and synonym stages'
   matches found from per-word memos (a word's stem and synonym sets are pure functions of the word)
   instead of the jar's pair-by-pair loops, which re-stem every word and build an iterator per word
-  pair: 590 IU alignments 0.36-0.39 s -> 0.15-0.23 s. Exact and paraphrase matching, the resolution
-  and the statistics are the jar's methods (tests/metrics/test_meteor_aligner.py: 3,600 pairs built
-  to match by stem and synonym, every statistics line the jar's).
+  pair: 590 IU alignments 0.36-0.39 s -> 0.15-0.23 s; and ``Aligner.resolve`` (the beam search)
+  transcribed with the beam's paths kept in reused arrays and, with the jar's comparator, only the
+  beam's best put in order by a stable insertion (the jar sorts every candidate path at every
+  position; those sorts were a quarter of an alignment): server samples for the same work -23%
+  (Flight Recorder). Exact and paraphrase matching and the statistics are the jar's methods
+  (tests/metrics/test_meteor_aligner.py: 3,600 pairs built to match by stem and synonym, every
+  statistics line the jar's; breaking the beam's order, its stability or the jar's distance quirk
+  fails it).
+- ``RRG_WORDS`` sends a normalised text as it is when it is already its tokens one space apart
+  (instead of tokenising it twice to join the tokens again), and answers go out through a buffer
+  flushed whenever no request waits to be read, not one write per line.
 
 The scorer in Python asks for the words of a call, filters the table to the entries they can
 use, and sends ``RRG_TABLE`` only when the table it holds does not already cover them (the
@@ -97,6 +108,7 @@ import java.text.DecimalFormatSymbols;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Hashtable;
@@ -117,6 +129,9 @@ public class RrgMeteorServer {
    *  the last RRG_WORDS: the jar's Normalizer runs ~200 regex replacements per text, so a call that asked
    *  for its words first does not pay them twice. A pure function of the field: any miss is computed. */
   static final HashMap<String, String> prepared = new HashMap<String, String>();
+  /** The answers: System.out flushes every line (590 writes, and as many wake-ups of the Python thread that reads
+   *  them, for 590 SCORE lines); this stream is flushed when no request is waiting to be read. */
+  static final PrintStream OUT = new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16));
 
   public static void main(String[] args) throws Exception {
     if (args.length == 3 && args[0].equals("--compile")) {
@@ -133,31 +148,33 @@ public class RrgMeteorServer {
     langID = declared(MeteorScorer.class, "langID").getInt(scorer);
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, "UTF-8"));
     String line;
-    while ((line = in.readLine()) != null) {
+    while (true) {
+      if (!in.ready()) OUT.flush();  // nothing more to read yet: the answers so far go out before we wait
+      if ((line = in.readLine()) == null) break;
       if (line.startsWith("SCORE") || line.startsWith("score")) {
         String[] parts = line.split("\\\\|\\\\|\\\\|");
-        if (parts.length < 3) { System.out.println("Error: specify hypothesis and at least one reference"); continue; }
+        if (parts.length < 3) { OUT.println("Error: specify hypothesis and at least one reference"); continue; }
         ArrayList<String> refs = new ArrayList<String>();
         for (int i = 1; i < parts.length - 1; i++) refs.add(parts[i].trim());
         String hyp = parts[parts.length - 1].trim();
         MeteorStats stats = stats(hyp, refs);
-        System.out.println(stats.toString());
+        OUT.println(stats.toString());
       } else if (line.startsWith("EVAL") || line.startsWith("eval")) {
         String[] parts = line.split("\\\\|\\\\|\\\\|");
-        if (parts.length < 2) { System.out.println("Error: specify Meteor stats"); continue; }
+        if (parts.length < 2) { OUT.println("Error: specify Meteor stats"); continue; }
         MeteorStats aggStats = new MeteorStats();
         MeteorStats[] parsed = plainStats(parts);
         for (int i = 1; i < parts.length; i++) {
           MeteorStats stats = parsed != null ? parsed[i] : new MeteorStats(parts[i].trim());
           scorer.computeMetrics(stats);
-          System.out.println(stats.score);
+          OUT.println(stats.score);
           aggStats.addStats(stats);
         }
         scorer.computeMetrics(aggStats);
-        System.out.println(aggStats.score);
+        OUT.println(aggStats.score);
       } else if (line.startsWith("RRG_TABLE ")) {
         swapTable(args, line.substring("RRG_TABLE ".length()));
-        System.out.println("RRG_TABLE_LOADED");
+        OUT.println("RRG_TABLE_LOADED");
       } else if (line.startsWith("RRG_WORDS ")) {
         int n = Integer.parseInt(line.substring("RRG_WORDS ".length()).trim());
         StringBuilder out = new StringBuilder();
@@ -168,12 +185,26 @@ public class RrgMeteorServer {
             String field = parts[i].trim();
             String text = prepare(field);
             prepared.put(field, text);
-            out.append(String.join(" ", new Alignment(text, text).words1)).append('\\n');
+            out.append(singleSpaced(text) ? text : String.join(" ", new Alignment(text, text).words1)).append('\\n');
           }
         }
-        System.out.println(Base64.getEncoder().encodeToString(out.toString().getBytes(StandardCharsets.UTF_8)));
+        OUT.println(Base64.getEncoder().encodeToString(out.toString().getBytes(StandardCharsets.UTF_8)));
       }
     }
+    OUT.flush();
+  }
+
+  /** The text is its own Alignment tokens joined by single spaces: no StringTokenizer delimiter but ' ' (no tab,
+   *  line break or form feed), and every space between two non-spaces. Why: most normalised texts are, and
+   *  tokenising them twice (new Alignment(text, text)) to join the tokens again was most of RRG_WORDS' time. */
+  static boolean singleSpaced(String text) {
+    int last = text.length() - 1;
+    for (int i = 0; i <= last; i++) {
+      char c = text.charAt(i);
+      if (c == '\\t' || c == '\\n' || c == '\\r' || c == '\\f') return false;
+      if (c == ' ' && (i == 0 || i == last || text.charAt(i - 1) == ' ')) return false;
+    }
+    return true;
   }
 
   /** new MeteorStats(parts[i].trim()) for every i >= 1 when each part is STATS_LENGTH plain numbers (ASCII digits,
@@ -367,8 +398,10 @@ public class RrgMeteorServer {
     static String normalizeLine(String line, int langID, boolean keepPunctuation) {
       if (langID == 5 || langID == 99 || !Constants.isSupported(langID))
         return Normalizer.normalizeLine(line, langID, keepPunctuation);
+      if (plainWords(line)) return line;
       String s = SPACE + line + SPACE;
-      if (!only(s, ".'`,-")) s = R_SEP_OTHER.matcher(s).replaceAll(SEP_OTHER);  // a character outside its set
+      if (!only(s, ".'`,-"))  // a character outside its set
+        s = ASCII_LOOPS && ascii(s) ? spaceAroundOthers(s) : R_SEP_OTHER.matcher(s).replaceAll(SEP_OTHER);
       if (s.contains("..")) s = R_MULTI_DOT.matcher(s).replaceAll(MULTI_DOT);  // two dots
       while (s.contains(MULTI_DOT2)) {
         s = R_MULTI_DOT2.matcher(s).replaceAll(MULTI_DOT3);
@@ -383,7 +416,8 @@ public class RrgMeteorServer {
       if (anyOf(s, "\\u201c\\u201d") || s.contains("''")) s = R_QUOTE_NORM2.matcher(s).replaceAll(QUOTE_NORM2);
       s = s.replace(DASH_NORM, DASH_NORM2);
       s = s.replace(DASH_NORM3, DASH_NORM2);
-      if (s.indexOf('-') >= 0) s = R_RM_DASH.matcher(s).replaceAll(RM_DASH);  // a hyphen
+      if (s.indexOf('-') >= 0)  // a hyphen
+        s = ASCII_LOOPS && ascii(s) ? hyphensToSpaces(s) : R_RM_DASH.matcher(s).replaceAll(RM_DASH);
       if (langID == 0) {
         if (s.indexOf('\\'') >= 0) {  // an apostrophe, in all five
           s = R_CONT_EN.matcher(s).replaceAll(CONT_EN);
@@ -432,10 +466,73 @@ public class RrgMeteorServer {
       while (s.contains(MULTI_DOT4)) s = s.replace(MULTI_DOT4, MULTI_DOT2);
       s = s.replace(MULTI_DOT5, MULTI_DOT6);
       // a character outside [0-9A-Za-z...]: spaces alone would be replaced by spaces
-      if (!keepPunctuation && !only(s, "")) s = R_PUNCT_STRIP.matcher(s).replaceAll(PUNCT_STRIP);
+      if (!keepPunctuation && !only(s, ""))
+        s = ASCII_LOOPS && ascii(s) ? othersToSpaces(s) : R_PUNCT_STRIP.matcher(s).replaceAll(PUNCT_STRIP);
       // its class is U+0020 and non-ASCII spaces: in ASCII text without "  " each match is one space, kept
       if (!ascii(s) || s.contains("  ")) s = R_WHITE.matcher(s).replaceAll(WHITE);
       return s.trim();
+    }
+
+    /** The line is words of ASCII lower-case letters and digits, one space apart: every pass above leaves it as it
+     *  is (no character outside any set, no dot, comma, quote, dash or apostrophe; each word is kept and followed
+     *  by one space, which trim removes; the DOTMULTI markers are upper-case), and so does toLowerCase. Most
+     *  PTB-tokenised report text is such a line. */
+    static boolean plainWords(String line) {
+      int last = line.length() - 1;
+      for (int i = 0; i <= last; i++) {
+        char c = line.charAt(i);
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) continue;
+        if (c == ' ' && i > 0 && i < last && line.charAt(i - 1) != ' ') continue;
+        return false;
+      }
+      return true;
+    }
+
+    /** The three passes below replace single characters by a fixed text (R_SEP_OTHER, R_PUNCT_STRIP) or a fixed
+     *  three-character run (R_RM_DASH); on an ASCII line their classes are plain character tests, so a loop gives
+     *  replaceAll's string without the regular-expression engine (whose Unicode classes cost ~50 us a line
+     *  here). Used only while the jar's replacements are the ones these loops write. */
+    static final boolean ASCII_LOOPS = SEP_OTHER.equals(" $1 ") && RM_DASH.equals("$1 $2") && PUNCT_STRIP.equals(" ");
+
+    static boolean asciiAlnum(char c) {
+      return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    }
+
+    /** R_SEP_OTHER with SEP_OTHER: a space either side of each character that is not a letter or digit of its
+     *  class, not whitespace (\\s: space, tab, line feed, vertical tab, form feed, carriage return) and not one
+     *  of . ' ` , - */
+    static String spaceAroundOthers(String s) {
+      StringBuilder out = new StringBuilder(s.length() + 16);
+      for (int i = 0; i < s.length(); i++) {
+        char c = s.charAt(i);
+        if (asciiAlnum(c) || " \\t\\n\\013\\f\\r.'`,-".indexOf(c) >= 0) out.append(c);
+        else out.append(' ').append(c).append(' ');
+      }
+      return out.toString();
+    }
+
+    /** R_RM_DASH with RM_DASH: leftmost, non-overlapping runs (letter, digit or dot) '-' (letter or digit), the
+     *  hyphen replaced by a space; the search goes on after each run, as replaceAll's does. */
+    static String hyphensToSpaces(String s) {
+      StringBuilder out = new StringBuilder(s.length());
+      int n = s.length();
+      for (int i = 0; i < n; i++) {
+        char c = s.charAt(i);
+        if (i + 2 < n && s.charAt(i + 1) == '-' && (asciiAlnum(c) || c == '.') && asciiAlnum(s.charAt(i + 2))) {
+          out.append(c).append(' ').append(s.charAt(i + 2));
+          i += 2;
+        } else {
+          out.append(c);
+        }
+      }
+      return out.toString();
+    }
+
+    /** R_PUNCT_STRIP with PUNCT_STRIP: every character but a letter or digit of its class becomes a space. */
+    static String othersToSpaces(String s) {
+      char[] out = s.toCharArray();
+      for (int i = 0; i < out.length; i++) if (!asciiAlnum(out[i])) out[i] = ' ';
+      return new String(out);
     }
 
     /** The jar's non-breaking prefixes for langID: its own (private) nbpList, filled by one call. */
@@ -507,9 +604,9 @@ public class RrgMeteorServer {
     static Stemmer stemmer;
     static SynonymDictionary synonyms;
     static HashSet<String> functionWords;
-    static Field paraphrase;
+    static Field paraphrase, beamSize, moduleWeights, partialComparator;
     static Constructor<Stage> newStage;
-    static Method resolve, countAndChunks;
+    static Method countAndChunks;
 
     @SuppressWarnings("unchecked")
     static void init(Aligner a) throws Exception {
@@ -520,10 +617,11 @@ public class RrgMeteorServer {
       synonyms = (SynonymDictionary) of("synonyms");
       functionWords = (HashSet<String>) of("functionWords");
       paraphrase = declared(Aligner.class, "paraphrase");
+      beamSize = declared(Aligner.class, "beamSize");
+      moduleWeights = declared(Aligner.class, "moduleWeights");
+      partialComparator = declared(Aligner.class, "partialComparator");
       newStage = Stage.class.getDeclaredConstructor(ArrayList.class, ArrayList.class);
       newStage.setAccessible(true);
-      resolve = Aligner.class.getDeclaredMethod("resolve", Stage.class, PartialAlignment.class);
-      resolve.setAccessible(true);
       countAndChunks = Aligner.class.getDeclaredMethod("getCountAndChunks", Match[].class);
       countAndChunks.setAccessible(true);
     }
@@ -572,7 +670,7 @@ public class RrgMeteorServer {
         for (int j = 0; j < m.length; j++) initial.line2UsedWords[i + j] = true;
         for (int j = 0; j < m.matchLength; j++) initial.line1UsedWords[m.matchStart + j] = true;
       }
-      PartialAlignment best = (PartialAlignment) jar(resolve, s, initial);
+      PartialAlignment best = resolve(s, initial);
       int[] content1 = new int[moduleCount], content2 = new int[moduleCount];
       int[] function1 = new int[moduleCount], function2 = new int[moduleCount];
       boolean[] isFunction1 = new boolean[a.words1.size()], isFunction2 = new boolean[a.words2.size()];
@@ -612,6 +710,155 @@ public class RrgMeteorServer {
       double avgMatches = (double) (a.line1Matches + a.line2Matches) / 2.0;
       a.avgChunkLength = a.numChunks > 0 ? avgMatches / (double) a.numChunks : 0.0;
       return a;
+    }
+
+    /** Aligner.resolve line for line (its bytecode): the beam search over the stage's matches, position by
+     *  position of the reference, each step visiting the best beamSize paths in partialComparator's (stable)
+     *  order; the jar's quirks kept (a branch adds its distance to the parent path, which then goes on as the
+     *  path that skips the position; a used position whose match is not the path's is dropped). Only the cost
+     *  differs: the paths live in two arrays reused from step to step instead of a new ArrayList per step, and
+     *  with the jar's comparator (PARTIAL_COMPARE_TOTAL, what MeteorScorer passes) over plain statistics only the
+     *  beamSize best are put in order (:func:`beamOrder`); the final Collections.sort for get(0) becomes a
+     *  search for the first least path. Why: the sorts were about a quarter of an alignment's time (Flight
+     *  Recorder, 590 IU pairs), through an interface call per comparison. */
+    @SuppressWarnings("unchecked")
+    static PartialAlignment resolve(Stage s, PartialAlignment start) throws Exception {
+      int beam = beamSize.getInt(aligner);
+      ArrayList<Double> weightList = (ArrayList<Double>) moduleWeights.get(aligner);
+      Comparator<PartialAlignment> order = (Comparator<PartialAlignment>) partialComparator.get(aligner);
+      double[] weights = new double[weightList.size()];
+      for (int i = 0; i < weights.length; i++) weights[i] = weightList.get(i).doubleValue();
+      int positions = s.matches.size();
+      PartialAlignment[] paths = new PartialAlignment[16], next = new PartialAlignment[16];
+      int pathCount = 0, nextCount = 0;
+      next[nextCount++] = start;
+      for (int current = 0; current <= positions; current++) {
+        PartialAlignment[] swap = paths;
+        paths = next;
+        pathCount = nextCount;
+        next = swap;
+        nextCount = 0;
+        int visit = beamOrder(paths, pathCount, beam, order);
+        for (int rank = 0; rank < visit; rank++) {
+          PartialAlignment path = paths[rank];
+          if (current == positions) {
+            if (path.lastMatchEnd != -1) path.chunks++;
+            next = push(next, nextCount++, path);
+            continue;
+          }
+          if (path.line2UsedWords[current]) {
+            if (current < path.idx) {
+              next = push(next, nextCount++, path);
+            } else if (path.matches[path.idx] != null) {
+              Match m = path.matches[path.idx];
+              path.matchCount++;
+              path.matches1 += m.matchLength * weights[m.module];
+              path.matches2 += m.length * weights[m.module];
+              path.allMatches1 += m.matchLength;
+              path.allMatches2 += m.length;
+              if (path.lastMatchEnd != -1 && m.matchStart != path.lastMatchEnd) path.chunks++;
+              path.idx = m.start + m.length;
+              path.lastMatchEnd = m.matchStart + m.matchLength;
+              path.distance += Math.abs(m.start - m.matchStart);
+              next = push(next, nextCount++, path);
+            }
+            continue;
+          }
+          ArrayList<Match> matches = s.matches.get(current);
+          for (int i = 0; i < matches.size(); i++) {
+            Match m = matches.get(i);
+            if (path.isUsed(m)) continue;
+            PartialAlignment branch = new PartialAlignment(path);
+            branch.setUsed(m, true);
+            branch.matches[current] = m;
+            branch.matchCount++;
+            branch.matches1 += m.matchLength * weights[m.module];
+            branch.matches2 += m.length * weights[m.module];
+            branch.allMatches1 += m.matchLength;
+            branch.allMatches2 += m.length;
+            if (branch.lastMatchEnd != -1 && m.matchStart != branch.lastMatchEnd) branch.chunks++;
+            branch.idx = m.start + m.length;
+            branch.lastMatchEnd = m.matchStart + m.matchLength;
+            path.distance += Math.abs(m.start - m.matchStart);  // sic: the parent's, as in the jar
+            next = push(next, nextCount++, branch);
+          }
+          if (path.lastMatchEnd != -1) {
+            path.chunks++;
+            path.lastMatchEnd = -1;
+          }
+          path.idx++;
+          next = push(next, nextCount++, path);
+        }
+        if (nextCount == 0) {
+          System.err.println("Warning: unexpected conditions - skipping matches until possible to continue");
+          next = push(next, nextCount++, paths[0]);
+        }
+      }
+      if (order != Constants.PARTIAL_COMPARE_TOTAL || !plain(next, nextCount)) {
+        Arrays.sort(next, 0, nextCount, order);  // what Collections.sort does to an ArrayList's elements
+        return next[0];
+      }
+      PartialAlignment least = next[0];
+      for (int i = 1; i < nextCount; i++) if (compareTotal(next[i], least) < 0) least = next[i];
+      return least;
+    }
+
+    /** a with p at index i, grown when full */
+    static PartialAlignment[] push(PartialAlignment[] a, int i, PartialAlignment p) {
+      if (i == a.length) a = Arrays.copyOf(a, 2 * a.length);
+      a[i] = p;
+      return a;
+    }
+
+    /** How many of the first n paths the beam visits (min(beam, n)), after putting those first in the order
+     *  Collections.sort(paths, order) gives (TimSort: stable). With PARTIAL_COMPARE_TOTAL over plain statistics
+     *  (:func:`plain`: its int differences cannot overflow, so it is a consistent lexicographic order and every
+     *  stable sort agrees), a stable insertion keeps only the best max(1, min(beam, n)): a path enters after
+     *  the kept paths it does not precede, and a path that does not precede the last of a full set is out
+     *  (it would sort after all of them). Index 0 always holds the best path (the jar's fallback reads it).
+     *  Any other comparator, or statistics near int overflow: Arrays.sort, the jar's sort. */
+    static int beamOrder(PartialAlignment[] a, int n, int beam, Comparator<PartialAlignment> order) {
+      int visit = Math.max(0, Math.min(beam, n));
+      if (n <= 1) return visit;
+      if (order != Constants.PARTIAL_COMPARE_TOTAL || !plain(a, n)) {
+        Arrays.sort(a, 0, n, order);
+        return visit;
+      }
+      int keep = Math.max(1, visit), filled = 1;
+      for (int i = 1; i < n; i++) {
+        PartialAlignment x = a[i];
+        if (filled == keep && compareTotal(x, a[filled - 1]) >= 0) continue;
+        int lo = 0, hi = filled;  // the first kept path that x precedes
+        while (lo < hi) {
+          int mid = (lo + hi) >>> 1;
+          if (compareTotal(x, a[mid]) < 0) hi = mid; else lo = mid + 1;
+        }
+        System.arraycopy(a, lo, a, lo + 1, (filled == keep ? filled - 1 : filled) - lo);
+        a[lo] = x;
+        if (filled < keep) filled++;
+      }
+      return visit;
+    }
+
+    /** Constants.PARTIAL_COMPARE_TOTAL.compare, its int arithmetic (its bytecode): more weighted matches first,
+     *  then fewer chunks, then less distance. */
+    static int compareTotal(PartialAlignment a, PartialAlignment b) {
+      int matches = (b.matches1 + b.matches2) - (a.matches1 + a.matches2);
+      if (matches > 0) return 1;
+      if (matches < 0) return -1;
+      int chunks = a.chunks - b.chunks;
+      if (chunks != 0) return chunks;
+      return a.distance - b.distance;
+    }
+
+    /** Every path's matches1, matches2, chunks and distance lie in [0, 2^29): compareTotal's sums and differences
+     *  cannot overflow. */
+    static boolean plain(PartialAlignment[] a, int n) {
+      for (int i = 0; i < n; i++) {
+        PartialAlignment p = a[i];
+        if (((p.matches1 | p.matches2 | p.chunks | p.distance) & ~((1 << 29) - 1)) != 0) return false;
+      }
+      return true;
     }
 
     /** StemMatcher.match: a match where the stems' hash codes are equal and the words' keys differ. */

@@ -156,6 +156,86 @@ def test_the_words_are_the_jars_own(index):
                      ["dr.", "smith", "'s", "film", "doesn", "'t", "show", "1,000", "cc", "-", '"', "none", '"', "."]]
 
 
+#: the jar's own words for SCORE lines: MeteorScorer.getMeteorStats(test, reference) built from the jar's arguments,
+#: its alignment's tokens (reference, then test: the fields' order in the line), each list joined by spaces
+WORDS_CHECKER = """\
+import edu.cmu.meteor.scorer.MeteorConfiguration;
+import edu.cmu.meteor.scorer.MeteorScorer;
+import edu.cmu.meteor.scorer.MeteorStats;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+
+public class WordsCheck {
+  public static void main(String[] args) throws Exception {
+    String[] meteorArgs = java.util.Arrays.copyOfRange(args, 2, args.length);
+    MeteorScorer scorer = new MeteorScorer(new MeteorConfiguration(Meteor.createPropertiesFromArgs(meteorArgs, 2)));
+    StringBuilder out = new StringBuilder();
+    for (String line : Files.readAllLines(Paths.get(args[0]), StandardCharsets.UTF_8)) {
+      String[] parts = line.split("\\\\|\\\\|\\\\|");
+      MeteorStats stats = scorer.getMeteorStats(parts[2].trim(), parts[1].trim());
+      out.append(String.join(" ", stats.alignment.words2)).append("\\n");
+      out.append(String.join(" ", stats.alignment.words1)).append("\\n");
+    }
+    int wrong = 0;  // the server's shortcut: a text it passes through must be its tokens joined by single spaces
+    for (String text : Files.readAllLines(Paths.get(args[1]), StandardCharsets.UTF_8)) {
+      java.util.StringTokenizer tokens = new java.util.StringTokenizer(text);
+      java.util.ArrayList<String> words = new java.util.ArrayList<String>();
+      while (tokens.hasMoreTokens()) words.add(tokens.nextToken());
+      if (RrgMeteorServer.singleSpaced(text) != String.join(" ", words).equals(text)) wrong++;
+    }
+    System.out.print(out);
+    System.out.print("shortcut wrong for " + wrong + "\\n");
+  }
+}
+"""
+
+
+@needs_java
+@pytest.mark.timeout(600)
+def test_the_words_of_every_text_are_the_jars_alignment_tokens(iu, tmp_path):
+    """RRG_WORDS passes a normalised text through when it is already its tokens joined by single spaces, else
+    joins the tokens: either way the words the jar's own scorer aligns, for texts with tabs, form feeds, runs of
+    spaces, leading and trailing blanks, non-breaking and other Unicode spaces, and for report text. (-norm
+    leaves no text with a tab or a run of spaces, so the shortcut's test is checked on the raw texts too.)"""
+    import os
+    import subprocess
+
+    from rrg_bench.metrics.nlg.java import METEOR_JAR
+    from rrg_bench.metrics.nlg.meteor import METEOR_ARGS, score_line
+
+    java = require_java()
+    classes = meteor_server.server_classes(java, timeout_s=300)
+    assert classes is not None
+    rng = random.Random(3)
+    pieces = ["a", "Heart", "x-ray", "1,000", "Dr.", "don't", " ", "  ", "\t", "\f", "\u000b", "\u00a0", "\u2003",
+              "\u3000", " .", "--", "\u201c", "\u2013", "\u0416"]
+    fuzz = ["".join(rng.choice(pieces) for _ in range(rng.randrange(12))) for _ in range(1500)]
+    texts = [*ODD_TEXTS, *fuzz, *iu["test"][:300], " lead", "trail ", "a\tb", "a \fb", "\t", "\f"]
+    hyps, refs = texts[::2], texts[1::2]
+    n = min(len(hyps), len(refs))
+    hyps, refs = hyps[:n], refs[:n]
+    lines = [score_line(h, r) for h, r in zip(hyps, refs)]
+    (tmp_path / "lines.txt").write_text("".join(lines), encoding="utf-8")
+    (tmp_path / "raw.txt").write_text("\n".join([*fuzz, " lead", "trail ", "a\tb", "a b", ""]) + "\n", encoding="utf-8")
+    (tmp_path / "WordsCheck.java").write_text(WORDS_CHECKER, encoding="utf-8")
+    classpath = os.pathsep.join((str(METEOR_JAR), str(classes)))
+    subprocess.run([java, "-cp", classpath, meteor_server.SERVER_CLASS, "--compile",
+                    str(tmp_path / "WordsCheck.java"), str(tmp_path)], check=True, timeout=300)
+    out = subprocess.run([java, "-cp", os.pathsep.join((classpath, str(tmp_path))), "WordsCheck",
+                          str(tmp_path / "lines.txt"), str(tmp_path / "raw.txt"), *METEOR_ARGS, "-a", str(meteor_server.empty_table())],
+                         check=True, capture_output=True, timeout=500).stdout.decode("utf-8")
+    *word_lines, shortcut = out.split("\n")[:-1]
+    assert shortcut == "shortcut wrong for 0"
+    expected = [line.split(" ") if line else [] for line in word_lines]
+    with MeteorServer(java=java, classes=classes) as server:
+        got = server.words(hyps, refs)
+    assert len(expected) == len(got) == 2 * n
+    differing = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b]
+    assert not differing, f"{len(differing)} differ, first {got[differing[0]]!r} != {expected[differing[0]]!r}"
+    assert sum(len(w) for w in got) > 10_000
+
+
 def test_every_entry_whose_phrases_occur_is_kept(index):
     """Superset property: sentences holding both phrases of sampled entries keep those entries."""
     rng = random.Random(7)
