@@ -131,7 +131,8 @@ public class RrgMeteorServer {
   static final HashMap<String, String> prepared = new HashMap<String, String>();
   /** The answers: System.out flushes every line (590 writes, and as many wake-ups of the Python thread that reads
    *  them, for 590 SCORE lines); this stream is flushed when no request is waiting to be read. */
-  static final PrintStream OUT = new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16));
+  static final PrintStream OUT =
+      new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16));
 
   public static void main(String[] args) throws Exception {
     if (args.length == 3 && args[0].equals("--compile")) {

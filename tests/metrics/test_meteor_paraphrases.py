@@ -222,9 +222,9 @@ def test_the_words_of_every_text_are_the_jars_alignment_tokens(iu, tmp_path):
     classpath = os.pathsep.join((str(METEOR_JAR), str(classes)))
     subprocess.run([java, "-cp", classpath, meteor_server.SERVER_CLASS, "--compile",
                     str(tmp_path / "WordsCheck.java"), str(tmp_path)], check=True, timeout=300)
-    out = subprocess.run([java, "-cp", os.pathsep.join((classpath, str(tmp_path))), "WordsCheck",
-                          str(tmp_path / "lines.txt"), str(tmp_path / "raw.txt"), *METEOR_ARGS, "-a", str(meteor_server.empty_table())],
-                         check=True, capture_output=True, timeout=500).stdout.decode("utf-8")
+    check = [java, "-cp", os.pathsep.join((classpath, str(tmp_path))), "WordsCheck", str(tmp_path / "lines.txt"),
+             str(tmp_path / "raw.txt"), *METEOR_ARGS, "-a", str(meteor_server.empty_table())]
+    out = subprocess.run(check, check=True, capture_output=True, timeout=500).stdout.decode("utf-8")
     *word_lines, shortcut = out.split("\n")[:-1]
     assert shortcut == "shortcut wrong for 0"
     expected = [line.split(" ") if line else [] for line in word_lines]
