@@ -36,8 +36,9 @@ Three more transcriptions, each cheaper and each the jar's value:
   instead of the jar's pair-by-pair loops, which re-stem every word and build an iterator per word
   pair: 590 IU alignments 0.36-0.39 s -> 0.15-0.23 s; and ``Aligner.resolve`` (the beam search)
   transcribed with the beam's paths kept in reused arrays and, with the jar's comparator, only the
-  beam's best put in order by a stable insertion (the jar sorts every candidate path at every
-  position; those sorts were a quarter of an alignment): server samples for the same work -23%
+  beam's best put in order by a stable insertion on packed integer keys (the jar sorts every
+  candidate path at every position through an interface call per comparison; those sorts were a
+  quarter of an alignment): server samples for the same work -23%
   (Flight Recorder). Exact and paraphrase matching and the statistics are the jar's methods
   (tests/metrics/test_meteor_aligner.py: 3,600 pairs built to match by stem and synonym, every
   statistics line the jar's; breaking the beam's order, its stability or the jar's distance quirk
@@ -718,9 +719,9 @@ public class RrgMeteorServer {
      *  order; the jar's quirks kept (a branch adds its distance to the parent path, which then goes on as the
      *  path that skips the position; a used position whose match is not the path's is dropped). Only the cost
      *  differs: the paths live in two arrays reused from step to step instead of a new ArrayList per step, and
-     *  with the jar's comparator (PARTIAL_COMPARE_TOTAL, what MeteorScorer passes) over plain statistics only the
-     *  beamSize best are put in order (:func:`beamOrder`); the final Collections.sort for get(0) becomes a
-     *  search for the first least path. Why: the sorts were about a quarter of an alignment's time (Flight
+     *  with the jar's comparator (PARTIAL_COMPARE_TOTAL, what MeteorScorer passes) only the beamSize best are put
+     *  in order, by packed keys (:func:`beamOrder`); the final Collections.sort for get(0) becomes a search for
+     *  the first least path (:func:`least`). Why: the sorts were about a quarter of an alignment's time (Flight
      *  Recorder, 590 IU pairs), through an interface call per comparison. */
     @SuppressWarnings("unchecked")
     static PartialAlignment resolve(Stage s, PartialAlignment start) throws Exception {
@@ -795,13 +796,7 @@ public class RrgMeteorServer {
           next = push(next, nextCount++, paths[0]);
         }
       }
-      if (order != Constants.PARTIAL_COMPARE_TOTAL || !plain(next, nextCount)) {
-        Arrays.sort(next, 0, nextCount, order);  // what Collections.sort does to an ArrayList's elements
-        return next[0];
-      }
-      PartialAlignment least = next[0];
-      for (int i = 1; i < nextCount; i++) if (compareTotal(next[i], least) < 0) least = next[i];
-      return least;
+      return least(next, nextCount, order);
     }
 
     /** a with p at index i, grown when full */
@@ -812,52 +807,69 @@ public class RrgMeteorServer {
     }
 
     /** How many of the first n paths the beam visits (min(beam, n)), after putting those first in the order
-     *  Collections.sort(paths, order) gives (TimSort: stable). With PARTIAL_COMPARE_TOTAL over plain statistics
-     *  (:func:`plain`: its int differences cannot overflow, so it is a consistent lexicographic order and every
-     *  stable sort agrees), a stable insertion keeps only the best max(1, min(beam, n)): a path enters after
+     *  Collections.sort(paths, order) gives (TimSort: stable). With PARTIAL_COMPARE_TOTAL and statistics that
+     *  fit the keys (:func:`packKeys`: the comparator is then a consistent lexicographic order, so every stable
+     *  sort agrees), a stable insertion by key keeps only the best max(1, min(beam, n)): a path enters after
      *  the kept paths it does not precede, and a path that does not precede the last of a full set is out
      *  (it would sort after all of them). Index 0 always holds the best path (the jar's fallback reads it).
-     *  Any other comparator, or statistics near int overflow: Arrays.sort, the jar's sort. */
+     *  Any other comparator, or larger statistics: Arrays.sort, the jar's sort. */
     static int beamOrder(PartialAlignment[] a, int n, int beam, Comparator<PartialAlignment> order) {
       int visit = Math.max(0, Math.min(beam, n));
       if (n <= 1) return visit;
-      if (order != Constants.PARTIAL_COMPARE_TOTAL || !plain(a, n)) {
+      if (order != Constants.PARTIAL_COMPARE_TOTAL || !packKeys(a, n)) {
         Arrays.sort(a, 0, n, order);
         return visit;
       }
+      long[] keys = KEYS;
       int keep = Math.max(1, visit), filled = 1;
       for (int i = 1; i < n; i++) {
         PartialAlignment x = a[i];
-        if (filled == keep && compareTotal(x, a[filled - 1]) >= 0) continue;
+        long key = keys[i];
+        if (filled == keep && key >= keys[filled - 1]) continue;
         int lo = 0, hi = filled;  // the first kept path that x precedes
         while (lo < hi) {
           int mid = (lo + hi) >>> 1;
-          if (compareTotal(x, a[mid]) < 0) hi = mid; else lo = mid + 1;
+          if (key < keys[mid]) hi = mid; else lo = mid + 1;
         }
-        System.arraycopy(a, lo, a, lo + 1, (filled == keep ? filled - 1 : filled) - lo);
+        int moved = (filled == keep ? filled - 1 : filled) - lo;
+        System.arraycopy(a, lo, a, lo + 1, moved);
+        System.arraycopy(keys, lo, keys, lo + 1, moved);
         a[lo] = x;
+        keys[lo] = key;
         if (filled < keep) filled++;
       }
       return visit;
     }
 
-    /** Constants.PARTIAL_COMPARE_TOTAL.compare, its int arithmetic (its bytecode): more weighted matches first,
-     *  then fewer chunks, then less distance. */
-    static int compareTotal(PartialAlignment a, PartialAlignment b) {
-      int matches = (b.matches1 + b.matches2) - (a.matches1 + a.matches2);
-      if (matches > 0) return 1;
-      if (matches < 0) return -1;
-      int chunks = a.chunks - b.chunks;
-      if (chunks != 0) return chunks;
-      return a.distance - b.distance;
+    /** The first least of n paths under order, as Collections.sort(paths, order) then get(0). */
+    static PartialAlignment least(PartialAlignment[] a, int n, Comparator<PartialAlignment> order) {
+      if (order != Constants.PARTIAL_COMPARE_TOTAL || !packKeys(a, n)) {
+        Arrays.sort(a, 0, n, order);
+        return a[0];
+      }
+      int best = 0;
+      for (int i = 1; i < n; i++) if (KEYS[i] < KEYS[best]) best = i;
+      return a[best];
     }
 
-    /** Every path's matches1, matches2, chunks and distance lie in [0, 2^29): compareTotal's sums and differences
-     *  cannot overflow. */
-    static boolean plain(PartialAlignment[] a, int n) {
+    static final int KEY_BITS = 21;
+    static final long KEY_MAX = (1L << KEY_BITS) - 1;
+    /** the sort keys of the paths being ordered (the server aligns on one thread) */
+    static long[] KEYS = new long[64];
+
+    /** KEYS[i] for each of the first n paths, when every one has matches1 + matches2, chunks and distance in
+     *  [0, KEY_MAX] (else false): (KEY_MAX - (matches1 + matches2), chunks, distance) in 21 bits each. Then
+     *  Constants.PARTIAL_COMPARE_TOTAL.compare(a, b) (its bytecode: more weighted matches first, then fewer
+     *  chunks, then less distance, by int differences that cannot overflow at these sizes) is negative, zero or
+     *  positive exactly as KEYS of a is below, equal to or above KEYS of b. */
+    static boolean packKeys(PartialAlignment[] a, int n) {
+      if (KEYS.length < n) KEYS = new long[Math.max(n, 2 * KEYS.length)];
       for (int i = 0; i < n; i++) {
         PartialAlignment p = a[i];
-        if (((p.matches1 | p.matches2 | p.chunks | p.distance) & ~((1 << 29) - 1)) != 0) return false;
+        long matches = (long) p.matches1 + (long) p.matches2;
+        if (p.matches1 < 0 || p.matches2 < 0 || matches > KEY_MAX || p.chunks < 0 || p.chunks > KEY_MAX
+            || p.distance < 0 || p.distance > KEY_MAX) return false;
+        KEYS[i] = ((KEY_MAX - matches) << (2 * KEY_BITS)) | ((long) p.chunks << KEY_BITS) | p.distance;
       }
       return true;
     }
