@@ -736,6 +736,7 @@ public class RrgMeteorServer {
       next[nextCount++] = start;
       for (int current = 0; current <= positions; current++) {
         PartialAlignment[] swap = paths;
+        Arrays.fill(swap, 0, pathCount, null);  // the last step's paths: garbage now, as the jar's old list is
         paths = next;
         pathCount = nextCount;
         next = swap;
