@@ -754,14 +754,7 @@ public class RrgMeteorServer {
               next = push(next, nextCount++, path);
             } else if (path.matches[path.idx] != null) {
               Match m = path.matches[path.idx];
-              path.matchCount++;
-              path.matches1 += m.matchLength * weights[m.module];
-              path.matches2 += m.length * weights[m.module];
-              path.allMatches1 += m.matchLength;
-              path.allMatches2 += m.length;
-              if (path.lastMatchEnd != -1 && m.matchStart != path.lastMatchEnd) path.chunks++;
-              path.idx = m.start + m.length;
-              path.lastMatchEnd = m.matchStart + m.matchLength;
+              take(path, m, weights);
               path.distance += Math.abs(m.start - m.matchStart);
               next = push(next, nextCount++, path);
             }
@@ -774,14 +767,7 @@ public class RrgMeteorServer {
             PartialAlignment branch = new PartialAlignment(path);
             branch.setUsed(m, true);
             branch.matches[current] = m;
-            branch.matchCount++;
-            branch.matches1 += m.matchLength * weights[m.module];
-            branch.matches2 += m.length * weights[m.module];
-            branch.allMatches1 += m.matchLength;
-            branch.allMatches2 += m.length;
-            if (branch.lastMatchEnd != -1 && m.matchStart != branch.lastMatchEnd) branch.chunks++;
-            branch.idx = m.start + m.length;
-            branch.lastMatchEnd = m.matchStart + m.matchLength;
+            take(branch, m, weights);
             path.distance += Math.abs(m.start - m.matchStart);  // sic: the parent's, as in the jar
             next = push(next, nextCount++, branch);
           }
@@ -798,6 +784,21 @@ public class RrgMeteorServer {
         }
       }
       return least(next, nextCount, order);
+    }
+
+    /** What both of the jar's cases do to a path that takes match m, in its order: count the match (weighted by
+     *  its module; `matches1 += ...` narrows the double sum to int, as the jar's bytecode does), open a chunk
+     *  where m does not continue the last match in the test line, and move past m. The distance is the
+     *  caller's: the jar adds it to the path itself for a fixed match and to the parent for a branch. */
+    static void take(PartialAlignment p, Match m, double[] weights) {
+      p.matchCount++;
+      p.matches1 += m.matchLength * weights[m.module];
+      p.matches2 += m.length * weights[m.module];
+      p.allMatches1 += m.matchLength;
+      p.allMatches2 += m.length;
+      if (p.lastMatchEnd != -1 && m.matchStart != p.lastMatchEnd) p.chunks++;
+      p.idx = m.start + m.length;
+      p.lastMatchEnd = m.matchStart + m.matchLength;
     }
 
     /** a with p at index i, grown when full */
