@@ -52,11 +52,11 @@ def coco_scores(hyps: Sequence[str], refs: Sequence[str]) -> CocoScores:
     res = {i: [h] for i, h in enumerate(hyps)}
     gts = {i: [r] for i, r in enumerate(refs)}
     counted = NgramCounts.of([*hyps, *refs], BLEU_N)
+    n = len(hyps)
     texts = list(zip(counted.lengths, counted.counts))
-    hyp_counts, ref_counts = texts[:len(hyps)], texts[len(hyps):]
-    bleu_values, bleu_counts = _bleu(hyp_counts, ref_counts)
+    bleu_values, bleu_counts = _bleu(texts[:n], texts[n:])
     rouge_mean, rouge_items = FastRouge().compute_score(gts, res)
-    cider_mean, cider_items, notes = _cider(refs, [c for _, c in hyp_counts], [c for _, c in ref_counts])
+    cider_mean, cider_items, notes = _cider(refs, counted.counts[:n], counted.counts[n:])
     return CocoScores(bleu_values, bleu_counts, rouge_mean, rouge_items, cider_mean, cider_items, notes)
 
 

@@ -480,14 +480,11 @@ public class RrgMeteorServer {
      *  by one space, which trim removes; the DOTMULTI markers are upper-case), and so does toLowerCase. Most
      *  PTB-tokenised report text is such a line. */
     static boolean plainWords(String line) {
-      int last = line.length() - 1;
-      for (int i = 0; i <= last; i++) {
+      for (int i = 0; i < line.length(); i++) {
         char c = line.charAt(i);
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) continue;
-        if (c == ' ' && i > 0 && i < last && line.charAt(i - 1) != ' ') continue;
-        return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ')) return false;
       }
-      return true;
+      return singleSpaced(line);
     }
 
     /** The three passes below replace single characters by a fixed text (R_SEP_OTHER, R_PUNCT_STRIP) or a fixed
@@ -552,8 +549,7 @@ public class RrgMeteorServer {
     static boolean only(String s, String extra) {
       for (int i = 0; i < s.length(); i++) {
         char c = s.charAt(i);
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' '
-            || extra.indexOf(c) >= 0)) return false;
+        if (!(asciiAlnum(c) || c == ' ' || extra.indexOf(c) >= 0)) return false;
       }
       return true;
     }
@@ -581,15 +577,15 @@ public class RrgMeteorServer {
 
   /** Aligner.align(String, String) line for line (its bytecode, private align(Alignment)), on the scorer's own
    *  aligner (its modules, stemmer, synonyms, function words and current paraphrase table, read from its private
-   *  fields; its private resolve and getCountAndChunks called as they are), except for how two stages find their
-   *  matches. Why: in the jar, SynonymMatcher.match tests every (reference word, test word) pair by iterating the
-   *  test word's synonym sets (a new iterator per pair) and re-reads every word's sets per alignment, and
-   *  StemMatcher.match stems every word per alignment; together about two thirds of an alignment's time on
-   *  report text. Here each word's stem key and synonym sets are computed once (pure functions of the word: the
-   *  stemmer and the dictionary are fixed after start-up) and a pair matches where the sets intersect, found through
-   *  the sets' members; the matches are created with the same fields and added in the jar's order (reference
-   *  word, then test word, ascending), with the same coverage counts. Exact and paraphrase matching, resolution
-   *  and scoring are the jar's methods. */
+   *  fields; its private getCountAndChunks called as it is, its private resolve transcribed: :func:`resolve`), except
+   *  for how two stages find their matches. Why: in the jar, SynonymMatcher.match tests every (reference word, test
+   *  word) pair by iterating the test word's synonym sets (a new iterator per pair) and re-reads every word's sets
+   *  per alignment, and StemMatcher.match stems every word per alignment; together about two thirds of an alignment's
+   *  time on report text. Here each word's stem key and synonym sets are computed once (pure functions of the word:
+   *  the stemmer and the dictionary are fixed after start-up) and a pair matches where the sets intersect, found
+   *  through the sets' members; the matches are created with the same fields and added in the jar's order (reference
+   *  word, then test word, ascending), with the same coverage counts. Exact and paraphrase matching and scoring are
+   *  the jar's methods. */
   static final class JarAligner {
     /** a memo is emptied when it holds this many words (a text of random tokens must not fill the heap) */
     static final int MEMO_WORDS = 200000;

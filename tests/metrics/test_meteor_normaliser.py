@@ -15,16 +15,15 @@ one of them raises there, and must raise the same here), with and without ``-kee
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from helpers.jar_checker import run_jar_checker
 from helpers.meteor_texts import ODD_TEXTS
 from rrg_bench.metrics.nlg import meteor_server
-from rrg_bench.metrics.nlg.java import METEOR_JAR, java_executable, require_java
+from rrg_bench.metrics.nlg.java import java_executable, require_java
 
 needs_java = pytest.mark.skipif(java_executable() is None, reason="needs Java")
 
@@ -103,10 +102,5 @@ def test_the_servers_normaliser_is_the_jars(iu_source: Path, tmp_path: Path) -> 
     texts = [" ".join(t.splitlines()) for t in texts]  # one line each: the file is read by lines
     assert not any("\r" in t or "\n" in t for t in texts)
     (tmp_path / "lines.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
-    (tmp_path / "NormaliserCheck.java").write_text(CHECKER, encoding="utf-8")
-    classpath = os.pathsep.join((str(METEOR_JAR), str(classes)))
-    subprocess.run([java, "-cp", classpath, meteor_server.SERVER_CLASS, "--compile",
-                    str(tmp_path / "NormaliserCheck.java"), str(tmp_path)], check=True, timeout=300)
-    checker = [java, "-cp", os.pathsep.join((classpath, str(tmp_path))), "NormaliserCheck", str(tmp_path / "lines.txt")]
-    out = subprocess.run(checker, check=True, capture_output=True, text=True, timeout=500).stdout
+    out = run_jar_checker(java, classes, "NormaliserCheck", CHECKER, tmp_path, tmp_path / "lines.txt")
     assert out.splitlines()[-1] == f"compared {len(texts) * 14} differ 0", out

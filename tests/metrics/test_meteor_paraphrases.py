@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.jar_checker import run_jar_checker
 from helpers.meteor_starts import count_meteor_starts
 from helpers.meteor_texts import ODD_TEXTS
 from rrg_bench.api.scorer import ScoringContext
@@ -198,10 +199,6 @@ def test_the_words_of_every_text_are_the_jars_alignment_tokens(iu, tmp_path):
     joins the tokens: either way the words the jar's own scorer aligns, for texts with tabs, form feeds, runs of
     spaces, leading and trailing blanks, non-breaking and other Unicode spaces, and for report text. (-norm
     leaves no text with a tab or a run of spaces, so the shortcut's test is checked on the raw texts too.)"""
-    import os
-    import subprocess
-
-    from rrg_bench.metrics.nlg.java import METEOR_JAR
     from rrg_bench.metrics.nlg.meteor import METEOR_ARGS, score_line
 
     java = require_java()
@@ -218,13 +215,8 @@ def test_the_words_of_every_text_are_the_jars_alignment_tokens(iu, tmp_path):
     lines = [score_line(h, r) for h, r in zip(hyps, refs)]
     (tmp_path / "lines.txt").write_text("".join(lines), encoding="utf-8")
     (tmp_path / "raw.txt").write_text("\n".join([*fuzz, " lead", "trail ", "a\tb", "a b", ""]) + "\n", encoding="utf-8")
-    (tmp_path / "WordsCheck.java").write_text(WORDS_CHECKER, encoding="utf-8")
-    classpath = os.pathsep.join((str(METEOR_JAR), str(classes)))
-    subprocess.run([java, "-cp", classpath, meteor_server.SERVER_CLASS, "--compile",
-                    str(tmp_path / "WordsCheck.java"), str(tmp_path)], check=True, timeout=300)
-    check = [java, "-cp", os.pathsep.join((classpath, str(tmp_path))), "WordsCheck", str(tmp_path / "lines.txt"),
-             str(tmp_path / "raw.txt"), *METEOR_ARGS, "-a", str(meteor_server.empty_table())]
-    out = subprocess.run(check, check=True, capture_output=True, timeout=500).stdout.decode("utf-8")
+    out = run_jar_checker(java, classes, "WordsCheck", WORDS_CHECKER, tmp_path, tmp_path / "lines.txt",
+                          tmp_path / "raw.txt", *METEOR_ARGS, "-a", meteor_server.empty_table())
     *word_lines, shortcut = out.split("\n")[:-1]
     assert shortcut == "shortcut wrong for 0"
     expected = [line.split(" ") if line else [] for line in word_lines]
